@@ -1,0 +1,5 @@
+import sys
+
+from edgevfi.cli import main
+
+sys.exit(main())

@@ -1,0 +1,102 @@
+"""Checkpoints as safetensors with the model config in the file's metadata: loading never runs code.
+
+Pickle-based files (``torch.save``) are refused outright rather than loaded with
+``weights_only``: a model file is something people download, and one format is easier to audit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from edgevfi.models import build, config_from_dict
+from edgevfi.models.base import TwoStageModel
+
+CONFIG_KEY = "edgevfi_config"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded; the message names the file and the reason."""
+
+
+def save_checkpoint(model: TwoStageModel, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    meta = {CONFIG_KEY: json.dumps(model.config.to_dict())}
+    if extra:
+        meta["edgevfi_extra"] = json.dumps(extra)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """The config (and any extra info) stored in a checkpoint, without loading tensors."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    if head[:1] == b"\x80" or head == b"PK":
+        raise CheckpointError(
+            f"{path}: looks like a pickle/torch.save file; only safetensors checkpoints are loaded "
+            "(pickles can execute code)"
+        )
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors checkpoint ({e})") from None
+    if CONFIG_KEY not in meta:
+        raise CheckpointError(f"{path}: safetensors file has no EdgeVFI model config in its metadata")
+    out: dict[str, Any] = {"config": json.loads(meta[CONFIG_KEY])}
+    if "edgevfi_extra" in meta:
+        out["extra"] = json.loads(meta["edgevfi_extra"])
+    return out
+
+
+def load_checkpoint(path: str | Path, map_location: str = "cpu") -> TwoStageModel:
+    """Build the model described by the checkpoint's config and load its tensors (strictly)."""
+    path = Path(path)
+    meta = read_metadata(path)
+    try:
+        model = build(config_from_dict(meta["config"]))
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: bad model config ({e})") from None
+    tensors: dict[str, torch.Tensor] = {}
+    with safe_open(str(path), framework="pt", device=map_location) as f:
+        for key in f.keys():
+            tensors[key] = f.get_tensor(key)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    bad_shape = sorted(k for k in set(expected) & set(tensors) if expected[k].shape != tensors[k].shape)
+    if missing or unexpected or bad_shape:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[0]})")
+        if bad_shape:
+            k = bad_shape[0]
+            parts.append(
+                f"{len(bad_shape)} with wrong shape (e.g. {k}: {tuple(tensors[k].shape)}"
+                f" vs config {tuple(expected[k].shape)})"
+            )
+        raise CheckpointError(f"{path}: tensors do not match its config: " + "; ".join(parts))
+    model.load_state_dict(tensors)
+    return model.eval()

@@ -1,0 +1,120 @@
+"""Model registry: ``edgevfi.models.create("apr-s")``.
+
+Each named entry is a family constructor plus config overrides, as in timm/torchvision. Shipped,
+trained weights live in ``edgevfi/weights/<name>.safetensors`` (config inside the file's
+metadata); ``create(name, pretrained=True)`` loads them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from edgevfi.models.apr import APRVFI, APRConfig
+from edgevfi.models.base import ModelConfig, TwoStageModel
+from edgevfi.models.blend import Blend, BlendConfig
+from edgevfi.models.svmv import SVMV, SVMVConfig
+
+__all__ = [
+    "APRVFI",
+    "SVMV",
+    "APRConfig",
+    "Blend",
+    "BlendConfig",
+    "ModelConfig",
+    "SVMVConfig",
+    "TwoStageModel",
+    "build",
+    "config_from_dict",
+    "create",
+    "default_model_name",
+    "list_models",
+    "shipped_weights",
+]
+
+FAMILIES: dict[str, tuple[type[ModelConfig], Callable[[Any], TwoStageModel]]] = {
+    "apr": (APRConfig, APRVFI),
+    "svmv": (SVMVConfig, SVMV),
+    "blend": (BlendConfig, Blend),
+}
+
+# name -> (family, overrides, one-line description)
+REGISTRY: dict[str, tuple[str, dict[str, Any], str]] = {
+    "blend": ("blend", {}, "time-weighted average of the two frames (floor baseline)"),
+    "apr-s": ("apr", {}, "APR-VFI, edge default: flow + average splatting + routed refine blocks"),
+    "apr-m": (
+        "apr",
+        {
+            "pyramid": (24, 40, 64, 96),
+            "estimator": (48, 64, 96, 128),
+            "context": 12,
+            "width": 40,
+            "inner": 64,
+        },
+        "APR-VFI, accurate: wider flow and synthesis",
+    ),
+    "svmv-s": ("svmv", {}, "SVMV, edge: 4-hypothesis motion volume + normalised splatting"),
+    "svmv-m": (
+        "svmv",
+        {"pyramid": (24, 40, 64, 96), "estimator": (48, 64, 96, 128), "width": 40, "inner": 64, "blocks": 3},
+        "SVMV, accurate: wider flow and refiner",
+    ),
+}
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+def default_model_name() -> str:
+    """The shipped default: the edge APR-VFI model."""
+    return "apr-s"
+
+
+def list_models() -> list[str]:
+    return list(REGISTRY)
+
+
+def config_from_dict(d: dict[str, Any]) -> ModelConfig:
+    """Rebuild a config from its JSON form; unknown families or fields raise ``ValueError``."""
+    family = d.get("family")
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family {family!r} (known: {', '.join(FAMILIES)})")
+    cls = FAMILIES[family][0]
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(d) - set(names)
+    if unknown:
+        raise ValueError(f"unknown config fields for {family}: {', '.join(sorted(unknown))}")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+    return cls(**kwargs)
+
+
+def build(config: ModelConfig) -> TwoStageModel:
+    return FAMILIES[config.family][1](config)
+
+
+def create(name: str, pretrained: bool = False, **overrides: Any) -> TwoStageModel:
+    """Build a registered model; ``pretrained`` loads its shipped weights (error if none)."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown model {name!r} (known: {', '.join(REGISTRY)})")
+    if pretrained and name != "blend":
+        from edgevfi.checkpoint import load_checkpoint
+
+        path = shipped_weights(name)
+        if path is None:
+            raise FileNotFoundError(f"no shipped weights for {name!r} in {WEIGHTS_DIR}")
+        model = load_checkpoint(path)
+        if overrides:
+            cfg = dataclasses.replace(model.config, **overrides)
+            rebuilt = build(cfg)
+            rebuilt.load_state_dict(model.state_dict())
+            model = rebuilt
+        return model
+    family, base, _ = REGISTRY[name]
+    cfg_cls = FAMILIES[family][0]
+    return build(cfg_cls(**{**base, **overrides}))
+
+
+def shipped_weights(name: str) -> Path | None:
+    path = WEIGHTS_DIR / f"{name}.safetensors"
+    return path if path.is_file() else None

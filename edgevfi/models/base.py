@@ -1,0 +1,164 @@
+"""The two-stage model contract shared by every EdgeVFI model family.
+
+An edge device runs a frame pair in two static stages (``../shared/DESIGN.md`` §3):
+
+1. ``motion(img0_c, img1_c)`` on both frames resized to a fixed low-resolution *canvas*. It
+   returns one motion tensor per source frame: ``m0`` describes how frame 0's pixels move towards
+   frame 1, ``m1`` how frame 1's pixels move towards frame 0. The first ``2 * hypotheses``
+   channels are x/y displacement pairs in canvas pixels; any further channels are unitless.
+2. ``synthesize(src0, src1, mot0, mot1, shift0, shift1, t)`` on fixed-size full-resolution tiles.
+   ``src_i`` is frame i cropped at the tile window displaced by the integer ``shift_i`` (B, 2), i.e.
+   crop origin = window origin − shift_i, and ``mot_i`` is ``m_i`` upsampled onto that crop in frame
+   pixels. The model turns these into *residual* displacements (``t_i * F_i − shift_i``), so a tile
+   only ever handles motion relative to its own mean.
+
+``forward(img0, img1, t)`` is exactly that pipeline over a single window covering the padded frame,
+which is what training optimises and what the tiled runtime reproduces tile by tile.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import Tensor, nn
+
+from edgevfi.ops.tiles import Region, resize_to, window_source
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Fields every family shares; families subclass this with their own widths."""
+
+    family: str = ""
+    # Tile windows and the full-frame pad are aligned to this many pixels: it is the product of
+    # the synthesis network's downsampling and its routing patch size.
+    align: int = 32
+    # Pixels of context a synthesis window needs beyond the pixels it is trusted for.
+    halo: int = 32
+    # Motion canvas: frames are resized so their longer side is at most this (multiple of 32).
+    max_canvas_side: int = 512
+    canvas_multiple: int = 32
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def round_up(x: int, m: int) -> int:
+    return int(math.ceil(x / m) * m)
+
+
+def default_canvas(frame_hw: tuple[int, int], max_side: int, multiple: int) -> tuple[int, int]:
+    """The motion canvas for a frame: downscale (never upscale beyond rounding) to ``max_side``.
+
+    Each side is rounded to ``multiple`` so the motion pyramid divides evenly. Aspect ratio is kept
+    within rounding; the motion tensor records displacements per axis, so mild anisotropy is exact.
+    """
+    H, W = frame_hw
+    scale = min(1.0, max_side / max(H, W))
+    return (
+        max(multiple, round_up(round(H * scale), multiple)),
+        max(multiple, round_up(round(W * scale), multiple)),
+    )
+
+
+class TwoStageModel(nn.Module):
+    """Base class: subclasses implement :meth:`motion` and :meth:`synthesize`."""
+
+    config: ModelConfig
+    #: number of displacement hypotheses at the start of each motion tensor
+    hypotheses: int = 1
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    @property
+    def displacement_channels(self) -> int:
+        return 2 * self.hypotheses
+
+    def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def synthesize(
+        self,
+        src0: Tensor,
+        src1: Tensor,
+        mot0: Tensor,
+        mot1: Tensor,
+        shift0: Tensor,
+        shift1: Tensor,
+        t: Tensor,
+    ) -> Tensor:
+        raise NotImplementedError
+
+    def canvas_for(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
+        c = self.config
+        return default_canvas(frame_hw, c.max_canvas_side, c.canvas_multiple)
+
+    def full_frame_region(self, frame_hw: tuple[int, int]) -> Region:
+        """The single window that covers the frame plus ``halo`` on every side, aligned."""
+        H, W = frame_hw
+        p, a = self.config.halo, self.config.align
+        return (-p, -p, round_up(H + 2 * p, a), round_up(W + 2 * p, a))
+
+    def synthesize_region(
+        self,
+        img0: Tensor,
+        img1: Tensor,
+        m0: Tensor,
+        m1: Tensor,
+        canvas_hw: tuple[int, int],
+        region: Region,
+        shift0: Tensor,
+        shift1: Tensor,
+        t: Tensor,
+    ) -> Tensor:
+        """Crop sources for ``region`` (displaced by the integer shifts) and synthesize it."""
+        srcs, mots = [], []
+        for img, m, s in ((img0, m0, shift0), (img1, m1, shift1)):
+            src, mot = window_source(
+                img, m, canvas_hw, region, (int(s[0, 0]), int(s[0, 1])), self.displacement_channels
+            )
+            srcs.append(src)
+            mots.append(mot)
+        return self.synthesize(srcs[0], srcs[1], mots[0], mots[1], shift0, shift1, t)
+
+    def forward(
+        self,
+        img0: Tensor,
+        img1: Tensor,
+        t: Tensor | float = 0.5,
+        canvas_hw: tuple[int, int] | None = None,
+    ) -> Tensor:
+        """Interpolate the frame at time ``t`` between ``img0`` and ``img1`` (B, 3, H, W in [0, 1])."""
+        B, _, H, W = img0.shape
+        t = _as_batch_t(t, B, img0)
+        canvas_hw = canvas_hw or self.canvas_for((H, W))
+        m0, m1 = self.motion(resize_to(img0, canvas_hw), resize_to(img1, canvas_hw))
+        region = self.full_frame_region((H, W))
+        zero = torch.zeros(B, 2, dtype=img0.dtype, device=img0.device)
+        out = self.synthesize_region(img0, img1, m0, m1, canvas_hw, region, zero, zero, t)
+        p = self.config.halo
+        return out[..., p : p + H, p : p + W]
+
+
+def _as_batch_t(t: Tensor | float, batch: int, like: Tensor) -> Tensor:
+    if not torch.is_tensor(t):
+        t = torch.tensor(float(t))
+    t = t.to(dtype=like.dtype, device=like.device).reshape(-1)
+    return t.expand(batch) if t.numel() == 1 else t
+
+
+def residual_displacement(mot: Tensor, shift: Tensor, scale: Tensor, channels: int) -> Tensor:
+    """``scale * displacement - shift`` for every displacement pair in the first ``channels``.
+
+    ``scale`` is the per-sample time fraction (t for frame 0, 1 − t for frame 1): linear motion.
+    This is the coordinate arithmetic that must stay in float in every backend.
+    """
+    B = mot.shape[0]
+    disp = mot[:, :channels].reshape(B, channels // 2, 2, *mot.shape[-2:])
+    disp = disp * scale.view(B, 1, 1, 1, 1) - shift.view(B, 1, 2, 1, 1).to(mot.dtype)
+    return disp.reshape(B, channels, *mot.shape[-2:])

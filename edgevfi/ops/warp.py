@@ -1,0 +1,346 @@
+"""Differentiable warping, splatting and resizing on NCHW float tensors.
+
+Pixel-grid convention (used by every op here and by :mod:`edgevfi.ops.tiles`)
+-----------------------------------------------------------------------------
+Pixel centres sit at integer coordinates ``x = 0..W-1`` (columns) and ``y = 0..H-1`` (rows); pixel
+``x`` covers ``[x - 0.5, x + 0.5]``. A flow / displacement field has shape (B, 2, H, W): channel 0
+is the horizontal (x) displacement in pixels, channel 1 the vertical (y) one. A displacement
+``flow[p]`` attached to pixel ``p`` points at the location ``p + flow[p]``. :func:`_pixel_grid`
+is the one place that materialises these coordinates.
+
+Two families of ops
+-------------------
+* Reference ops (:func:`backward_warp`, :func:`splat_sum`, :func:`forward_splat`) use
+  ``grid_sample`` / ``scatter_add`` and work for any displacement. They are the training reference.
+* Window ops (:func:`window_warp`, :func:`window_splat_sum`, :func:`window_splat`) compute the same
+  results as a sum over the ``(2R+1)²`` static integer shifts ``d ∈ [-R, R]²`` weighted by the
+  bilinear tent ``tent(t) = max(0, 1 - |t|)`` of the flow. They only use elementwise ops, constant
+  padding, slicing, expand and concat, so they export to backends without gather/scatter support.
+  For ``|flow| ≤ R`` they equal the reference ops (up to float rounding). Flows beyond ``R`` are
+  NOT clamped here: the parts of the tent that fall outside the window are simply missing, so
+  callers must clamp (or pick ``R`` large enough) themselves.
+  At exactly integer flows (e.g. an all-zero flow) the tent is at a kink: the reference ops give a
+  one-sided difference as the flow gradient, the window ops give 0 there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "backward_warp",
+    "forward_splat",
+    "forward_splat_with_weight",
+    "resize",
+    "resize_flow",
+    "splat_sum",
+    "window_splat",
+    "window_splat_sum",
+    "window_splat_with_weight",
+    "window_warp",
+]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _pixel_grid(h: int, w: int, like: Tensor) -> Tensor:
+    """Pixel-centre coordinates (1, 2, h, w): channel 0 = x = column index, channel 1 = y = row index."""
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=like.device, dtype=like.dtype),
+        torch.arange(w, device=like.device, dtype=like.dtype),
+        indexing="ij",
+    )
+    return torch.stack([xs, ys]).unsqueeze(0)
+
+
+def _check(x: Tensor, flow: Tensor, name: str = "img") -> None:
+    if x.dim() != 4 or flow.dim() != 4 or flow.shape[1] != 2:
+        raise ValueError(f"expected {name} (B, C, H, W) and flow (B, 2, H, W), got {x.shape}, {flow.shape}")
+    if x.shape[0] != flow.shape[0] or x.shape[-2:] != flow.shape[-2:]:
+        raise ValueError(f"{name} {tuple(x.shape)} and flow {tuple(flow.shape)} disagree on B/H/W")
+
+
+def _check_radius(radius: int) -> None:
+    if not isinstance(radius, int) or radius < 0:
+        raise ValueError(f"radius must be a non-negative int, got {radius!r}")
+
+
+def _normalise(num: Tensor, den: Tensor, eps: float) -> Tensor:
+    # clamp_min (not den + eps) leaves well-covered pixels exact and makes holes (den≈0) come out 0.
+    return num / den.clamp_min(eps)
+
+
+def _average_splat(
+    splat: Callable[[Tensor, Tensor], Tensor], img: Tensor, flow: Tensor, weight: Tensor | None, eps: float
+) -> tuple[Tensor, Tensor]:
+    """Weighted average splatting with ``splat`` as the scatter primitive; returns (out, den)."""
+    if weight is None:
+        weight = torch.ones_like(img[:, :1])
+        num_in = img
+    else:
+        if weight.shape != (img.shape[0], 1, *img.shape[-2:]):
+            raise ValueError(f"weight must be (B, 1, H, W), got {tuple(weight.shape)}")
+        num_in = img * weight
+    # One splat over [img*w, w] rather than two calls: the corner weights are computed only once.
+    both = splat(torch.cat([num_in, weight], 1), flow)
+    den = both[:, -1:]
+    return _normalise(both[:, :-1], den, eps), den
+
+
+def _tents(f: Tensor, radius: int) -> list[Tensor]:
+    """``tent(f - d)`` for ``d = -R..R``; ``f`` is one displacement component (B, 1, H, W)."""
+    return [F.relu(1.0 - (f - d).abs()) for d in range(-radius, radius + 1)]
+
+
+def _replicate_pad(x: Tensor, r: int) -> Tensor:
+    """Pad the last two dims by ``r`` repeating the edge pixels.
+
+    ``F.pad(mode='replicate')`` decomposes to ``aten.index`` in core ATen, which the gather-free
+    backends reject, so the edges are expanded and concatenated instead.
+    """
+    if r == 0:
+        return x
+    b, c, h, w = x.shape
+    x = torch.cat([x[:, :, :, :1].expand(b, c, h, r), x, x[:, :, :, -1:].expand(b, c, h, r)], 3)
+    wp = w + 2 * r
+    return torch.cat([x[:, :, :1, :].expand(b, c, r, wp), x, x[:, :, -1:, :].expand(b, c, r, wp)], 2)
+
+
+# ----------------------------------------------------------------------------- reference ops
+
+
+def backward_warp(img: Tensor, flow: Tensor) -> Tensor:
+    """Backward warp: ``out[p] = img[p + flow[p]]``, bilinear, coordinates clamped to the image.
+
+    Parameters
+    ----------
+    img : (B, C, H, W) tensor.
+    flow : (B, 2, H, W) displacement in pixels (x, y).
+
+    Returns
+    -------
+    (B, C, H, W) tensor.
+    """
+    _check(img, flow)
+    H, W = img.shape[-2:]
+    coords = _pixel_grid(H, W, flow) + flow
+    # align_corners=True maps -1/+1 to the centres of the first/last pixel, i.e. x_norm = 2x/(W-1) - 1.
+    # For a size-1 axis every coordinate samples pixel 0, so the scale is 0 instead of a division by 0.
+    sx = 2.0 / (W - 1) if W > 1 else 0.0
+    sy = 2.0 / (H - 1) if H > 1 else 0.0
+    grid = torch.stack([coords[:, 0] * sx - 1.0, coords[:, 1] * sy - 1.0], dim=-1)
+    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def splat_sum(values: Tensor, flow: Tensor) -> Tensor:
+    """Forward (scatter-add) splatting with the bilinear tent kernel.
+
+    ``out[p] = Σ_q B(q + flow[q] - p) · values[q]`` with ``B(d) = max(0, 1-|dx|)·max(0, 1-|dy|)``.
+    Contributions landing outside the image are dropped.
+
+    Parameters
+    ----------
+    values : (B, C, H, W) tensor.
+    flow : (B, 2, H, W) displacement in pixels (x, y).
+
+    Returns
+    -------
+    (B, C, H, W) tensor.
+    """
+    _check(values, flow, "values")
+    B, C, H, W = values.shape
+    base = flow.floor()
+    # Tent weights from the flow's fractional part alone (not from q + flow), which is exact in
+    # float and matches the window ops' tent(f - d) bit for bit.
+    frac = flow - base
+    top_left = (_pixel_grid(H, W, flow) + base).detach()
+    # Clamp far-away targets before the integer cast; anything clamped is out of bounds anyway.
+    x0 = top_left[:, 0].clamp(-2, W).long()
+    y0 = top_left[:, 1].clamp(-2, H).long()
+    ax, ay = frac[:, 0], frac[:, 1]
+    corners = [
+        (x0, y0, 1 - ax, 1 - ay),
+        (x0 + 1, y0, ax, 1 - ay),
+        (x0, y0 + 1, 1 - ax, ay),
+        (x0 + 1, y0 + 1, ax, ay),
+    ]
+    idx, wts = [], []
+    for xi, yi, wx, wy in corners:
+        inside = (xi >= 0) & (xi < W) & (yi >= 0) & (yi < H)
+        idx.append(torch.where(inside, yi * W + xi, 0))
+        wts.append(wx * wy * inside.to(values.dtype))
+    idx_t = torch.stack(idx, 1).reshape(B, 1, 4 * H * W).expand(B, C, 4 * H * W)
+    w_t = torch.stack(wts, 1).unsqueeze(1)  # (B, 1, 4, H, W)
+    src = (values.unsqueeze(2) * w_t).reshape(B, C, 4 * H * W)
+    out = values.new_zeros(B, C, H * W).scatter_add(2, idx_t, src)
+    return out.view(B, C, H, W)
+
+
+def forward_splat_with_weight(
+    img: Tensor, flow: Tensor, weight: Tensor | None = None, eps: float = 1e-4
+) -> tuple[Tensor, Tensor]:
+    """Weighted average splatting; also returns the splatted weight (coverage, 0 in holes).
+
+    ``out = splat_sum(img·weight, flow) / max(splat_sum(weight, flow), eps)``.
+
+    Parameters
+    ----------
+    img : (B, C, H, W) tensor.
+    flow : (B, 2, H, W) displacement in pixels (x, y).
+    weight : (B, 1, H, W) non-negative per-source weight, None for ones.
+    eps : lower bound of the denominator.
+
+    Returns
+    -------
+    out : (B, C, H, W) tensor.
+    den : (B, 1, H, W) splatted weight.
+    """
+    _check(img, flow)
+    return _average_splat(splat_sum, img, flow, weight, eps)
+
+
+def forward_splat(img: Tensor, flow: Tensor, weight: Tensor | None = None, eps: float = 1e-4) -> Tensor:
+    """Weighted average splatting; see :func:`forward_splat_with_weight`."""
+    return forward_splat_with_weight(img, flow, weight, eps)[0]
+
+
+# ----------------------------------------------------------------------------- window ops
+
+
+def window_warp(img: Tensor, flow: Tensor, radius: int) -> Tensor:
+    """Gather-free :func:`backward_warp`, exact for ``|flow| ≤ radius``.
+
+    ``out[p] = Σ_d img_replicate_padded[p + d] · tent(flow_x[p] - dx) · tent(flow_y[p] - dy)``
+    over ``d ∈ [-radius, radius]²``. Replicate padding reproduces the border clamp of
+    :func:`backward_warp`. Flows beyond ``radius`` are not clamped: their missing taps make the
+    result wrong, so callers clamp.
+
+    Parameters
+    ----------
+    img : (B, C, H, W) tensor.
+    flow : (B, 2, H, W) displacement in pixels (x, y).
+    radius : window radius R (static int).
+
+    Returns
+    -------
+    (B, C, H, W) tensor.
+    """
+    _check(img, flow)
+    _check_radius(radius)
+    R = radius
+    H, W = img.shape[-2:]
+    padded = _replicate_pad(img, R)
+    tx = _tents(flow[:, 0:1], R)
+    ty = _tents(flow[:, 1:2], R)
+    out: Tensor | None = None
+    for j, dy in enumerate(range(-R, R + 1)):
+        # Separable: the y tent is shared by the whole row of x taps, so apply it once per dy.
+        row: Tensor | None = None
+        for i, dx in enumerate(range(-R, R + 1)):
+            tap = padded[:, :, R + dy : R + dy + H, R + dx : R + dx + W] * tx[i]
+            row = tap if row is None else row + tap
+        term = row * ty[j]
+        out = term if out is None else out + term
+    assert out is not None
+    return out
+
+
+def window_splat_sum(values: Tensor, flow: Tensor, radius: int) -> Tensor:
+    """Gather/scatter-free :func:`splat_sum`, exact for ``|flow| ≤ radius``.
+
+    ``out[p] = Σ_d shift_d(values · tent(flow_x - dx) · tent(flow_y - dy))[p]`` where ``shift_d``
+    moves source pixel ``q`` to ``q + d`` with zero fill. Flows beyond ``radius`` are not clamped:
+    the tent mass outside the window is simply dropped, so callers clamp.
+
+    Parameters
+    ----------
+    values : (B, C, H, W) tensor.
+    flow : (B, 2, H, W) displacement in pixels (x, y).
+    radius : window radius R (static int).
+
+    Returns
+    -------
+    (B, C, H, W) tensor.
+    """
+    _check(values, flow, "values")
+    _check_radius(radius)
+    R = radius
+    H, W = values.shape[-2:]
+    pad = (R, R, R, R)
+    # Work on the zero-padded source domain: shift_d(z)[p] = z_padded[p - d + R], so every shift
+    # is a constant-size slice and zero fill comes for free (padded values are 0, whatever the flow).
+    vp = F.pad(values, pad)
+    fp = F.pad(flow, pad)
+    tx = _tents(fp[:, 0:1], R)
+    ty = _tents(fp[:, 1:2], R)
+    out: Tensor | None = None
+    for j, dy in enumerate(range(-R, R + 1)):
+        vy = vp * ty[j]
+        for i, dx in enumerate(range(-R, R + 1)):
+            term = (vy * tx[i])[:, :, R - dy : R - dy + H, R - dx : R - dx + W]
+            out = term if out is None else out + term
+    assert out is not None
+    return out
+
+
+def window_splat_with_weight(
+    img: Tensor, flow: Tensor, weight: Tensor | None = None, radius: int = 2, eps: float = 1e-4
+) -> tuple[Tensor, Tensor]:
+    """Gather/scatter-free :func:`forward_splat_with_weight`, exact for ``|flow| ≤ radius``.
+
+    Parameters
+    ----------
+    img : (B, C, H, W) tensor.
+    flow : (B, 2, H, W) displacement in pixels (x, y); not clamped to ``radius``.
+    weight : (B, 1, H, W) non-negative per-source weight, None for ones.
+    radius : window radius R (static int).
+    eps : lower bound of the denominator.
+
+    Returns
+    -------
+    out : (B, C, H, W) tensor.
+    den : (B, 1, H, W) splatted weight.
+    """
+    _check(img, flow)
+    _check_radius(radius)
+    return _average_splat(lambda v, f: window_splat_sum(v, f, radius), img, flow, weight, eps)
+
+
+def window_splat(
+    img: Tensor, flow: Tensor, weight: Tensor | None = None, radius: int = 2, eps: float = 1e-4
+) -> Tensor:
+    """Gather/scatter-free :func:`forward_splat`; see :func:`window_splat_with_weight`."""
+    return window_splat_with_weight(img, flow, weight, radius, eps)[0]
+
+
+# ----------------------------------------------------------------------------- resizing
+
+
+def resize(img: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear resize to ``size`` = (H, W), align_corners=False, no antialias.
+
+    This is the transform that puts frames on the motion canvas; a same-size call is the identity.
+    """
+    if tuple(img.shape[-2:]) == tuple(size):
+        return img
+    return F.interpolate(img, size=size, mode="bilinear", align_corners=False, antialias=False)
+
+
+def resize_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
+    """Resize a (B, 2, H, W) displacement field to ``size`` = (H', W') and rescale it to new pixels.
+
+    Channel 0 (x) is multiplied by ``W'/W`` and channel 1 (y) by ``H'/H``, since a displacement of
+    one old pixel spans that many new pixels.
+    """
+    if flow.dim() != 4 or flow.shape[1] != 2:
+        raise ValueError(f"expected flow (B, 2, H, W), got {tuple(flow.shape)}")
+    H, W = flow.shape[-2:]
+    h, w = size
+    out = resize(flow, size)
+    # cat of two scaled slices rather than a constant scale tensor keeps the graph constant-free.
+    return torch.cat([out[:, 0:1] * (w / W), out[:, 1:2] * (h / H)], 1)

@@ -1,0 +1,77 @@
+"""The small interface every runtime plugs in behind, and the eager PyTorch implementation.
+
+A backend only knows how to run the two graphs on tensors it is given. Everything else — canvas
+resizing, tile planning, motion-compensated cropping, blending — lives once in
+:class:`edgevfi.runtime.runner.Runner`, so eager PyTorch, ExecuTorch, LiteRT and ONNX Runtime are
+always compared on identical tiling.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+
+from edgevfi.models.base import TwoStageModel
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the Runner needs from a runtime.
+
+    ``canvas_hw`` and ``tile`` are ``None`` when the backend accepts any size (eager), else the
+    static shapes its graphs were exported with. ``max_batch`` is how many tiles ``synthesize``
+    takes at once.
+    """
+
+    name: str
+    displacement_channels: int
+    align: int
+    halo: int
+    canvas_hw: tuple[int, int] | None
+    tile: int | None
+    max_batch: int
+
+    def default_canvas(self, frame_hw: tuple[int, int]) -> tuple[int, int]: ...
+
+    def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]: ...
+
+    def synthesize(
+        self,
+        src0: Tensor,
+        src1: Tensor,
+        mot0: Tensor,
+        mot1: Tensor,
+        shift0: Tensor,
+        shift1: Tensor,
+        t: Tensor,
+    ) -> Tensor: ...
+
+
+class EagerBackend:
+    """Runs a :class:`TwoStageModel` in PyTorch (CPU or CUDA), under ``torch.inference_mode``."""
+
+    def __init__(self, model: TwoStageModel, device: str | torch.device = "cpu", max_batch: int = 2) -> None:
+        self.model = model.eval().to(device)
+        self.device = torch.device(device)
+        self.name = "torch"
+        self.displacement_channels = model.displacement_channels
+        self.align = model.config.align
+        self.halo = model.config.halo
+        self.canvas_hw = None
+        self.tile = None
+        self.max_batch = max_batch
+
+    def default_canvas(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
+        return self.model.canvas_for(frame_hw)
+
+    @torch.inference_mode()
+    def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
+        m0, m1 = self.model.motion(img0.to(self.device), img1.to(self.device))
+        return m0.cpu(), m1.cpu()
+
+    @torch.inference_mode()
+    def synthesize(self, src0, src1, mot0, mot1, shift0, shift1, t) -> Tensor:
+        args = [x.to(self.device) for x in (src0, src1, mot0, mot1, shift0, shift1, t)]
+        return self.model.synthesize(*args).cpu()

@@ -1,0 +1,125 @@
+"""The one tiled Runner: any frame size through fixed-size graphs of any backend.
+
+Per frame pair: both frames are resized to the motion canvas and the motion graph runs once.
+Per output time t: each window of the :class:`TilePlan` gets its source crops displaced by the
+window's mean motion (so the halo never has to grow with motion), the motion upsampled onto those
+crops, and the integer shifts; the synthesis graph returns the window, which is blended into the
+frame. Peak memory is the frames plus one batch of windows, whatever the frame size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from edgevfi.ops.tiles import region_mean_displacement, resize_to, window_source
+from edgevfi.runtime.backend import Backend
+from edgevfi.runtime.tiles import TilePlan
+
+
+@dataclass
+class PairMotion:
+    """Motion of one frame pair: both frames, their canvas motion tensors, the canvas size."""
+
+    img0: Tensor
+    img1: Tensor
+    m0: Tensor
+    m1: Tensor
+    canvas_hw: tuple[int, int]
+
+
+class Runner:
+    """Tiled interpolation through a :class:`Backend`.
+
+    ``tile``/``overlap`` default to the backend's static tile (exported bundles) or 384/32 (eager).
+    """
+
+    def __init__(self, backend: Backend, tile: int | None = None, overlap: int = 32) -> None:
+        self.backend = backend
+        self.tile = backend.tile or tile or 384
+        if backend.tile is not None and tile not in (None, backend.tile):
+            raise ValueError(f"backend {backend.name} was exported for {backend.tile}px tiles, not {tile}")
+        self.overlap = overlap
+
+    def plan(self, frame_hw: tuple[int, int]) -> TilePlan:
+        b = self.backend
+        return TilePlan(frame_hw, tile=self.tile, halo=b.halo, overlap=self.overlap, align=b.align)
+
+    def prepare(self, img0: Tensor, img1: Tensor) -> PairMotion:
+        """Check the pair and run the motion stage once (shared by every t)."""
+        if img0.dim() == 3:
+            img0, img1 = img0[None], img1[None]
+        if img0.shape != img1.shape or img0.dim() != 4 or img0.shape[:2] != (1, 3):
+            raise ValueError(
+                "expected two (1, 3, H, W) frames of equal size,"
+                f" got {tuple(img0.shape)} and {tuple(img1.shape)}"
+            )
+        b = self.backend
+        frame_hw = (img0.shape[-2], img0.shape[-1])
+        canvas = b.canvas_hw or b.default_canvas(frame_hw)
+        m0, m1 = b.motion(resize_to(img0, canvas), resize_to(img1, canvas))
+        return PairMotion(img0.float(), img1.float(), m0, m1, canvas)
+
+    def synthesize(self, pair: PairMotion, t: float) -> Tensor:
+        """The frame at time ``t`` in (0, 1), (1, 3, H, W)."""
+        b = self.backend
+        H, W = pair.img0.shape[-2:]
+        plan = self.plan((H, W))
+        out = torch.zeros(1, 3, H, W)
+        weight = torch.zeros(1, 1, H, W)
+        batch: list[tuple[int, int, tuple[int, int, int, int], list[Tensor]]] = []
+
+        def flush() -> None:
+            inputs = [torch.cat(parts, 0) for parts in zip(*(item[3] for item in batch), strict=True)]
+            tiles = b.synthesize(*inputs, torch.full((len(batch),), float(t)))
+            for (iy, ix, region), tile in zip(((i[0], i[1], i[2]) for i in batch), tiles, strict=True):
+                _accumulate(out, weight, tile, plan.blend_weight(iy, ix), region)
+            batch.clear()
+
+        for iy, ix, region in plan.indexed_windows():
+            batch.append((iy, ix, region, self._window_inputs(pair, region, t)))
+            if len(batch) == b.max_batch:
+                flush()
+        if batch:
+            flush()
+        return out / weight.clamp_min(1e-8)
+
+    def _window_inputs(self, pair: PairMotion, region: tuple[int, int, int, int], t: float) -> list[Tensor]:
+        b = self.backend
+        frame_hw = (pair.img0.shape[-2], pair.img0.shape[-1])
+        srcs, mots, shifts = [], [], []
+        for img, m, frac in ((pair.img0, pair.m0, t), (pair.img1, pair.m1, 1.0 - t)):
+            shift = torch.round(frac * region_mean_displacement(m, pair.canvas_hw, frame_hw, region))
+            src, mot = window_source(
+                img, m, pair.canvas_hw, region, (int(shift[0, 0]), int(shift[0, 1])), b.displacement_channels
+            )
+            srcs.append(src)
+            mots.append(mot)
+            shifts.append(shift.float())
+        return [srcs[0], srcs[1], mots[0], mots[1], shifts[0], shifts[1]]
+
+    def interpolate(self, img0: Tensor, img1: Tensor, ts: Sequence[float] = (0.5,)) -> Iterator[Tensor]:
+        """Frames at each of ``ts``, yielded one at a time (motion computed once)."""
+        pair = self.prepare(img0, img1)
+        for t in ts:
+            yield self.synthesize(pair, t)
+
+
+def _accumulate(
+    out: Tensor, weight: Tensor, tile: Tensor, w: Tensor, region: tuple[int, int, int, int]
+) -> None:
+    """Add ``tile * w`` into ``out`` where the window overlaps the frame."""
+    y0, x0, h, wd = region
+    H, W = out.shape[-2:]
+    ty0, tx0 = max(0, -y0), max(0, -x0)
+    fy0, fx0 = max(0, y0), max(0, x0)
+    fy1, fx1 = min(H, y0 + h), min(W, x0 + wd)
+    if fy1 <= fy0 or fx1 <= fx0:
+        return
+    ty1, tx1 = ty0 + (fy1 - fy0), tx0 + (fx1 - fx0)
+    wt = w[ty0:ty1, tx0:tx1]
+    out[0, :, fy0:fy1, fx0:fx1] += tile[:, ty0:ty1, tx0:tx1] * wt
+    weight[0, 0, fy0:fy1, fx0:fx1] += wt

@@ -1,0 +1,290 @@
+"""The training loop: resumable, logged, validated, CPU or CUDA with the same code.
+
+A run folder holds ``config.json`` (the run's settings), ``last.pt`` (model, optimizer, step, RNG:
+everything needed to resume bit-exactly; loaded with ``weights_only=True``), ``best.safetensors``
+(best validation PSNR so far), ``log.txt`` and ``losses.csv`` / ``val.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from edgevfi import models
+from edgevfi.checkpoint import save_checkpoint
+from edgevfi.models.base import TwoStageModel, default_canvas
+from edgevfi.train import losses as L
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs; saved as ``config.json`` in the run folder."""
+
+    model: str = "apr-s"
+    model_overrides: dict[str, Any] = field(default_factory=dict)
+    init: str | None = None  # checkpoint to start from (fine-tuning)
+    out: str = "runs/apr-s"
+    steps: int = 20000
+    batch: int = 8
+    crop: int = 256
+    lr: float = 2e-4
+    lr_min: float = 2e-5
+    warmup: int = 500
+    weight_decay: float = 1e-4
+    census_weight: float = 0.1
+    svmv_sv_weight: float = 0.01
+    svmv_tv_weight: float = 0.01
+    route_weight: float = 0.01
+    # Probability that the motion canvas is the crop at half size: deployment downsizes large
+    # frames before motion, so the synthesis stage must cope with coarser flow.
+    half_canvas_prob: float = 0.5
+    device: str = "cpu"
+    threads: int = 0
+    seed: int = 0
+    log_every: int = 20
+    val_every: int = 500
+    val_limit: int | None = None
+    checkpoint_minutes: float = 5.0
+    data: str = "../shared/data"
+    val: str | None = "../shared/data/val"
+    max_side: int = 640
+    cache: str = "cache/frames"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up, then cosine from ``lr`` to ``lr_min`` (the APR-VFI schedule)."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    p = min(1.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup))
+    return cfg.lr_min + 0.5 * (cfg.lr - cfg.lr_min) * (1 + math.cos(math.pi * p))
+
+
+def _rng_state() -> dict[str, Any]:
+    return {
+        "torch": torch.get_rng_state(),
+        "python": list(random.getstate()[1]),
+        "python_version": random.getstate()[0],
+        "python_gauss": random.getstate()[2],
+        "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
+        "numpy_pos": int(np.random.get_state()[2]),
+    }
+
+
+def _set_rng_state(s: dict[str, Any]) -> None:
+    torch.set_rng_state(s["torch"])
+    random.setstate((s["python_version"], tuple(s["python"]), s["python_gauss"]))
+    np.random.set_state(("MT19937", s["numpy"].numpy().astype(np.uint32), s["numpy_pos"], 0, 0.0))
+
+
+def compute_loss(
+    model: TwoStageModel, batch: dict[str, Tensor], cfg: TrainConfig, gen: torch.Generator
+) -> tuple[Tensor, dict[str, float]]:
+    """One batch's loss: the seeds' terms for the model's family."""
+    img0, img1, gt, t = batch["img0"], batch["img1"], batch["gt"], batch["t"]
+    H, W = img0.shape[-2:]
+    canvas = (H, W)
+    if torch.rand((), generator=gen).item() < cfg.half_canvas_prob:
+        canvas = default_canvas((H, W), max(H, W) // 2, model.config.canvas_multiple)
+    pred, aux = model_forward_with_motion(model, img0, img1, t, canvas)
+    rec = L.charbonnier(pred, gt)
+    cen = L.census_loss(pred, gt)
+    loss = rec + cfg.census_weight * cen
+    parts = {"rec": rec.item(), "census": cen.item()}
+    family = model.config.family
+    if family == "svmv" and (cfg.svmv_sv_weight or cfg.svmv_tv_weight):
+        m0 = aux["m0"]
+        offsets = model.hypothesis_offsets(m0)
+        sv = L.svmv_spatial_variance_loss(offsets)
+        loss = loss + cfg.svmv_sv_weight * sv
+        parts["sv"] = sv.item()
+    if family == "apr" and model.last_route_probs is not None and cfg.route_weight:
+        probs = model.last_route_probs
+        patch = model.config.patch
+        labels = L.apr_route_labels(
+            aux["warped0"], aux["warped1"], aux["hole"], model.config.keep_ratios, patch
+        )
+        route = L.apr_route_loss(probs, labels)
+        loss = loss + cfg.route_weight * route
+        parts["route"] = route.item()
+    parts["loss"] = loss.item()
+    return loss, parts
+
+
+def model_forward_with_motion(model, img0, img1, t, canvas):
+    """Full-frame forward that also returns the motion tensors for motion-level losses."""
+    from edgevfi.ops.tiles import resize_to
+
+    B, _, H, W = img0.shape
+    m0, m1 = model.motion(resize_to(img0, canvas), resize_to(img1, canvas))
+    region = model.full_frame_region((H, W))
+    zero = torch.zeros(B, 2, dtype=img0.dtype, device=img0.device)
+    out = model.synthesize_region(img0, img1, m0, m1, canvas, region, zero, zero, t)
+    p = model.config.halo
+    return out[..., p : p + H, p : p + W], {"m0": m0, "m1": m1}
+
+
+class Trainer:
+    """Runs (or resumes) one training run described by a :class:`TrainConfig`."""
+
+    def __init__(self, cfg: TrainConfig, dataset: Any | None = None) -> None:
+        self.cfg = cfg
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        self.device = torch.device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        if cfg.init:
+            from edgevfi.checkpoint import load_checkpoint
+
+            self.model = load_checkpoint(cfg.init)
+        else:
+            self.model = models.create(cfg.model, **cfg.model_overrides)
+        self.model.to(self.device).train()
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.gen = torch.Generator().manual_seed(cfg.seed + 1)
+        self.step = 0
+        self.best = -math.inf
+        self.dataset = dataset if dataset is not None else self._default_dataset()
+        self._log_file = open(self.out / "log.txt", "a")
+        if (self.out / "last.pt").exists():
+            self._resume()
+        else:
+            (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    def _default_dataset(self) -> Any:
+        from edgevfi.data.video import build_training_set
+
+        return build_training_set(
+            Path(self.cfg.data),
+            crop=self.cfg.crop,
+            seed=self.cfg.seed,
+            max_side=self.cfg.max_side,
+            cache_dir=Path(self.cfg.cache),
+        )
+
+    def log(self, msg: str) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
+        print(line, flush=True)
+        self._log_file.write(line + "\n")
+        self._log_file.flush()
+
+    # --- checkpoints ---------------------------------------------------------------------
+    def save(self) -> None:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "step": self.step,
+            "best": self.best,
+            "rng": _rng_state(),
+            "gen": self.gen.get_state(),
+        }
+        tmp = self.out / "last.pt.tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, self.out / "last.pt")
+
+    def _resume(self) -> None:
+        state = torch.load(self.out / "last.pt", map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.step = int(state["step"])
+        self.best = float(state["best"])
+        _set_rng_state(state["rng"])
+        self.gen.set_state(state["gen"])
+        self.log(f"resumed at step {self.step} (best val {self.best:.3f} dB)")
+
+    # --- loop ----------------------------------------------------------------------------
+    def batches(self) -> Iterator[dict[str, Tensor]]:
+        """Deterministic batches: sample ``i`` of step ``s`` is dataset item ``s * batch + i``."""
+        while True:
+            items = [self.dataset[self.step * self.cfg.batch + i] for i in range(self.cfg.batch)]
+            batch = {
+                k: torch.stack([torch.as_tensor(it[k]) for it in items]).to(self.device)
+                for k in ("img0", "img1", "gt")
+            }
+            batch["t"] = torch.tensor([float(it["t"]) for it in items], device=self.device)
+            yield batch
+
+    def train(self, steps: int | None = None) -> dict[str, float]:
+        cfg = self.cfg
+        end = min(cfg.steps, self.step + steps) if steps else cfg.steps
+        last_save = time.monotonic()
+        losses_csv = self.out / "losses.csv"
+        new_csv = not losses_csv.exists()
+        parts: dict[str, float] = {}
+        t0 = time.monotonic()
+        with open(losses_csv, "a", newline="") as fcsv:
+            writer = None
+            for batch in self.batches():
+                if self.step >= end:
+                    break
+                for g in self.opt.param_groups:
+                    g["lr"] = lr_at(self.step, cfg)
+                loss, parts = compute_loss(self.model, batch, cfg, self.gen)
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                self.opt.step()
+                self.step += 1
+                if writer is None:
+                    writer = csv.DictWriter(
+                        fcsv, fieldnames=["step", "lr", *parts.keys()], extrasaction="ignore"
+                    )
+                    if new_csv:
+                        writer.writeheader()
+                writer.writerow({"step": self.step, "lr": lr_at(self.step - 1, cfg), **parts})
+                if self.step % cfg.log_every == 0:
+                    fcsv.flush()
+                    rate = cfg.log_every / (time.monotonic() - t0)
+                    t0 = time.monotonic()
+                    self.log(
+                        f"step {self.step} "
+                        + " ".join(f"{k}={v:.4f}" for k, v in parts.items())
+                        + f" ({rate:.2f} it/s)"
+                    )
+                if cfg.val and cfg.val_every and self.step % cfg.val_every == 0:
+                    self.validate()
+                if time.monotonic() - last_save > cfg.checkpoint_minutes * 60:
+                    self.save()
+                    last_save = time.monotonic()
+        self.save()
+        return parts
+
+    def validate(self) -> float:
+        from edgevfi.evaluate import quick_psnr
+
+        if not self.cfg.val or not Path(self.cfg.val).exists():
+            return math.nan
+        score = quick_psnr(self.model, self.cfg.val, self.cfg.val_limit)
+        self.model.train()
+        with open(self.out / "val.csv", "a") as f:
+            f.write(f"{self.step},{score:.4f}\n")
+        if score > self.best:
+            self.best = score
+            save_checkpoint(
+                self.model, self.out / "best.safetensors", extra={"step": self.step, "val_psnr": score}
+            )
+        self.log(f"val step {self.step}: {score:.3f} dB (best {self.best:.3f})")
+        return score

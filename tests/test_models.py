@@ -1,0 +1,147 @@
+"""Model contract: registry, two-stage split, arbitrary t, routing, checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+from conftest import moving_pair, tiny_model
+from safetensors.torch import save_file
+
+from edgevfi import models
+from edgevfi.checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
+from edgevfi.models.base import default_canvas
+from edgevfi.profile import count_params
+
+
+def test_registry_lists_families_and_edge_budget():
+    names = models.list_models()
+    assert {"blend", "apr-s", "svmv-s", "apr-m"} <= set(names)
+    for name in ("apr-s", "svmv-s"):
+        assert count_params(models.create(name)) <= 1_500_000, name
+    with pytest.raises(ValueError, match="unknown model"):
+        models.create("nope")
+
+
+@pytest.mark.parametrize("name", ["apr-s", "svmv-s", "blend"])
+def test_forward_shapes_and_range(name):
+    model = tiny_model(name)
+    a, b = moving_pair(37, 53)
+    with torch.no_grad():
+        out = model(a, b, 0.3)
+    assert out.shape == a.shape
+    assert float(out.min()) >= 0 and float(out.max()) <= 1
+
+
+@pytest.mark.parametrize("name", ["apr-s", "svmv-s"])
+def test_forward_is_motion_then_synthesis(name):
+    """forward() == motion on the canvas + synthesize_region over the padded full-frame window."""
+    model = tiny_model(name)
+    a, b = moving_pair(40, 56)
+    canvas = model.canvas_for((40, 56))
+    with torch.no_grad():
+        ref = model(a, b, 0.5)
+        m0, m1 = model.motion(
+            torch.nn.functional.interpolate(a, canvas, mode="bilinear"),
+            torch.nn.functional.interpolate(b, canvas, mode="bilinear"),
+        )
+        z = torch.zeros(1, 2)
+        out = model.synthesize_region(
+            a, b, m0, m1, canvas, model.full_frame_region((40, 56)), z, z, torch.tensor([0.5])
+        )
+    p = model.config.halo
+    assert torch.allclose(out[..., p : p + 40, p : p + 56], ref, atol=1e-6)
+
+
+def test_blend_is_time_weighted_average():
+    a, b = torch.zeros(1, 3, 8, 8), torch.ones(1, 3, 8, 8)
+    out = models.create("blend")(a, b, 0.25)
+    assert torch.allclose(out, torch.full_like(a, 0.25))
+
+
+def test_apr_uses_motion_at_t():
+    """A frame pair related by a pure shift: with t, the splatted frame 0 moves by t·shift."""
+    model = tiny_model("apr-s")
+    src = torch.rand(1, 3, 32, 32)
+    flow = torch.zeros(1, 2, 32, 32)
+    flow[:, 0] = 4.0
+    z = torch.zeros(1, 2)
+    with torch.no_grad():
+        model.synthesize(src, src, flow, -flow, z, z, torch.tensor([0.5]))
+    i0, _, cov0, _ = model.last_warped
+    assert torch.allclose(i0[..., 4:28, 6:30], src[..., 4:28, 4:28], atol=1e-5)  # moved right by 2
+    assert float(cov0[..., :, :2].max()) < 1e-6  # hole where nothing landed
+
+
+def test_router_hard_at_test_and_straight_through_in_training():
+    model = tiny_model("apr-s", route_mode="router")
+    a, b = moving_pair(64, 64)
+    with torch.no_grad():
+        model(a, b)
+    probs = model.last_route_probs
+    assert probs.shape == (1, 4, 4, 4)  # 4 dynamic blocks, 32-px patches on the 128-px padded frame
+    model.train()
+    out = model(a, b)
+    out.mean().backward()
+    assert model.router.linear.weight.grad is not None and model.router.linear.weight.grad.abs().sum() > 0
+
+
+def test_svmv_hypotheses_shape():
+    model = tiny_model("svmv-s")
+    m0, _ = model.motion(torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
+    offs = model.hypothesis_offsets(m0)
+    assert offs.shape == (1, 4, 2, 32, 32)
+    assert m0.shape[1] == 3 * 4
+
+
+def test_default_canvas_caps_long_side():
+    assert default_canvas((2160, 3840), 512, 32) == (288, 512)
+    assert default_canvas((17, 23), 512, 32) == (32, 32)
+
+
+def test_checkpoint_roundtrip(tmp_path):
+    model = tiny_model("apr-s")
+    path = save_checkpoint(model, tmp_path / "m.safetensors", extra={"val_psnr": 1.0})
+    loaded = load_checkpoint(path)
+    assert read_metadata(path)["extra"]["val_psnr"] == 1.0
+    a, b = moving_pair(32, 32)
+    with torch.no_grad():
+        assert torch.equal(model(a, b), loaded(a, b))
+
+
+def test_checkpoint_config_mismatch_is_clear(tmp_path):
+    model = tiny_model("apr-s")
+    wrong = dataclasses.replace(model.config, width=16)
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    path = tmp_path / "bad.safetensors"
+    save_file(tensors, str(path), metadata={"edgevfi_config": json.dumps(wrong.to_dict())})
+    with pytest.raises(CheckpointError, match="do not match its config"):
+        load_checkpoint(path)
+
+
+def test_pickle_checkpoint_refused(tmp_path):
+    path = tmp_path / "m.pt"
+    torch.save(tiny_model("apr-s").state_dict(), path)
+    with pytest.raises(CheckpointError, match="pickle"):
+        load_checkpoint(path)
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(junk)
+
+
+def test_models_do_not_import_export_quantize_or_cli():
+    import ast
+    from pathlib import Path
+
+    root = Path(models.__file__).parent
+    for f in [*root.glob("*.py"), *(root.parent / "ops").glob("*.py")]:
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom | ast.Import):
+                names = (
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+                )
+                for n in names:
+                    assert not n.startswith(("export", "quantize", "edgevfi.cli")), f"{f.name} imports {n}"

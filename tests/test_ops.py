@@ -1,0 +1,291 @@
+"""Tests for edgevfi.ops.warp: each op against its definition, window ops against the reference ops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from edgevfi.ops import (
+    backward_warp,
+    forward_splat,
+    forward_splat_with_weight,
+    resize,
+    resize_flow,
+    splat_sum,
+    window_splat,
+    window_splat_sum,
+    window_splat_with_weight,
+    window_warp,
+)
+
+TOL = 1e-5
+
+
+def _const_flow(fx: float, fy: float, h: int, w: int, b: int = 1) -> Tensor:
+    return torch.tensor([fx, fy], dtype=torch.float32).view(1, 2, 1, 1).expand(b, 2, h, w).contiguous()
+
+
+def _bilinear_np(img: np.ndarray, x: float, y: float) -> np.ndarray:
+    """Textbook bilinear sample of img (C, H, W) at (x, y), coordinates clamped to the pixel centres."""
+    _, H, W = img.shape
+    x = min(max(x, 0.0), W - 1.0)
+    y = min(max(y, 0.0), H - 1.0)
+    x0, y0 = int(np.floor(x)), int(np.floor(y))
+    x1, y1 = min(x0 + 1, W - 1), min(y0 + 1, H - 1)
+    ax, ay = x - x0, y - y0
+    return (
+        (1 - ax) * (1 - ay) * img[:, y0, x0]
+        + ax * (1 - ay) * img[:, y0, x1]
+        + (1 - ax) * ay * img[:, y1, x0]
+        + ax * ay * img[:, y1, x1]
+    )
+
+
+def _warp_np(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    _, H, W = img.shape
+    out = np.zeros_like(img)
+    for y in range(H):
+        for x in range(W):
+            out[:, y, x] = _bilinear_np(img, x + flow[0, y, x], y + flow[1, y, x])
+    return out
+
+
+# ----------------------------------------------------------------------------- backward_warp
+
+
+def test_backward_warp_zero_flow_is_identity() -> None:
+    img = torch.rand(2, 3, 5, 7)
+    assert torch.allclose(backward_warp(img, torch.zeros(2, 2, 5, 7)), img, atol=1e-6)
+
+
+@pytest.mark.parametrize(("fx", "fy"), [(2, -1), (-3, 4), (1, 0), (0, -2)])
+def test_backward_warp_integer_flow_is_clamped_shift(fx: int, fy: int) -> None:
+    H, W = 5, 6
+    img = torch.rand(1, 2, H, W)
+    out = backward_warp(img, _const_flow(fx, fy, H, W))
+    rows = np.clip(np.arange(H) + fy, 0, H - 1)
+    cols = np.clip(np.arange(W) + fx, 0, W - 1)
+    expected = img.numpy()[:, :, rows][:, :, :, cols]
+    np.testing.assert_allclose(out.numpy(), expected, atol=1e-6)
+
+
+def test_backward_warp_constant_fractional_flow_matches_numpy_bilinear() -> None:
+    H, W = 4, 6
+    img = torch.rand(1, 3, H, W)
+    flow = _const_flow(0.3, -0.65, H, W)
+    expected = _warp_np(img[0].double().numpy(), flow[0].double().numpy())
+    np.testing.assert_allclose(backward_warp(img, flow)[0].numpy(), expected, atol=1e-6)
+
+
+def test_backward_warp_random_flow_matches_numpy_bilinear() -> None:
+    # Per-pixel flows up to ±3 px on a 5×6 image: many samples fall outside and must clamp.
+    torch.manual_seed(0)
+    img = torch.rand(1, 2, 5, 6)
+    flow = torch.rand(1, 2, 5, 6) * 6 - 3
+    expected = _warp_np(img[0].double().numpy(), flow[0].double().numpy())
+    np.testing.assert_allclose(backward_warp(img, flow)[0].numpy(), expected, atol=1e-6)
+
+
+def test_backward_warp_outside_clamps_to_border() -> None:
+    img = torch.rand(1, 1, 4, 5)
+    left = backward_warp(img, _const_flow(-100.0, 0.0, 4, 5))
+    assert torch.allclose(left, img[..., :1].expand_as(img), atol=1e-6)
+    bottom_right = backward_warp(img, _const_flow(7.5, 50.0, 4, 5))
+    assert torch.allclose(bottom_right, img[..., -1:, -1:].expand_as(img), atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(1, 5), (5, 1), (1, 1)])
+def test_backward_warp_single_row_or_column(shape: tuple[int, int]) -> None:
+    H, W = shape
+    img = torch.rand(1, 2, H, W, requires_grad=True)
+    flow = _const_flow(0.5, 0.5, H, W).requires_grad_()
+    out = backward_warp(img, flow)
+    expected = _warp_np(img[0].detach().double().numpy(), flow[0].detach().double().numpy())
+    np.testing.assert_allclose(out[0].detach().numpy(), expected, atol=1e-6)
+    out.sum().backward()
+    assert torch.isfinite(img.grad).all() and torch.isfinite(flow.grad).all()
+
+
+# ----------------------------------------------------------------------------- splatting
+
+
+def test_splat_impulse_gives_tent_weights() -> None:
+    H, W = 5, 5
+    values = torch.zeros(1, 1, H, W)
+    values[0, 0, 2, 2] = 1.0
+    # Flow elsewhere is irrelevant (zero values) but random, to check it stays irrelevant.
+    flow = torch.rand(1, 2, H, W) * 4 - 2
+    flow[0, :, 2, 2] = torch.tensor([0.25, 0.5])
+    out = splat_sum(values, flow)[0, 0]
+    expected = torch.zeros(H, W)
+    expected[2, 2] = 0.75 * 0.5
+    expected[2, 3] = 0.25 * 0.5
+    expected[3, 2] = 0.75 * 0.5
+    expected[3, 3] = 0.25 * 0.5
+    assert torch.allclose(out, expected, atol=1e-7)
+
+
+def test_splat_sum_conserves_mass_inside_and_drops_outside() -> None:
+    torch.manual_seed(1)
+    values = torch.zeros(2, 3, 6, 7)
+    values[..., 1:-1, 1:-1] = torch.rand(2, 3, 4, 5)
+    flow = torch.rand(2, 2, 6, 7) * 2 - 1  # |flow| < 1 from the interior never leaves the image
+    assert torch.allclose(splat_sum(values, flow).sum((-2, -1)), values.sum((-2, -1)), atol=1e-5)
+
+    edge = torch.zeros(1, 1, 3, 4)
+    edge[0, 0, 1, 3] = 1.0  # last column; half of it moves past the right border
+    out = splat_sum(edge, _const_flow(0.5, 0.0, 3, 4))
+    assert out.sum().item() == pytest.approx(0.5)
+    assert out[0, 0, 1, 3].item() == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("impl", ["reference", "window"])
+def test_forward_splat_integer_flow_is_shift_with_holes(impl: str) -> None:
+    H, W = 4, 5
+    img = torch.rand(1, 3, H, W)
+    weight = torch.full((1, 1, H, W), 2.0)
+    flow = _const_flow(1.0, -1.0, H, W)  # content moves right and up
+    if impl == "reference":
+        out, den = forward_splat_with_weight(img, flow, weight)
+    else:
+        out, den = window_splat_with_weight(img, flow, weight, radius=1)
+    expected = torch.zeros_like(img)
+    expected[..., : H - 1, 1:] = img[..., 1:, : W - 1]
+    covered = torch.zeros(1, 1, H, W)
+    covered[..., : H - 1, 1:] = 1.0
+    assert torch.allclose(out, expected, atol=1e-6)
+    assert torch.allclose(den, 2.0 * covered, atol=1e-6)
+
+
+@pytest.mark.parametrize("impl", ["reference", "window"])
+def test_forward_splat_weights_bias_the_average(impl: str) -> None:
+    H, W = 3, 4
+    img = torch.zeros(1, 1, H, W)
+    weight = torch.zeros(1, 1, H, W)
+    flow = torch.zeros(1, 2, H, W)
+    img[0, 0, 1, 0], weight[0, 0, 1, 0], flow[0, 0, 1, 0] = 10.0, 1.0, 1.0  # lands on (1, 1)
+    img[0, 0, 1, 2], weight[0, 0, 1, 2], flow[0, 0, 1, 2] = 2.0, 3.0, -1.0  # lands on (1, 1)
+    fn = forward_splat if impl == "reference" else (lambda i, f, w: window_splat(i, f, w, radius=1))
+    out = fn(img, flow, weight)[0, 0]
+    expected = torch.zeros(H, W)
+    expected[1, 1] = (10.0 * 1 + 2.0 * 3) / 4
+    assert torch.allclose(out, expected, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- window == reference
+
+SHAPES = [(7, 9), (13, 5), (1, 8), (6, 1), (5, 5)]
+RADII = [1, 2, 3]
+CASES = [(shape, r, seed) for seed, (shape, r) in enumerate((s, r) for s in SHAPES for r in RADII)]
+
+
+def _grads(out: Tensor, lin: Tensor, inputs: list[Tensor]) -> list[Tensor]:
+    return list(torch.autograd.grad((out * lin).sum(), inputs))
+
+
+def _compare(ref_fn, win_fn, inputs: list[Tensor], g: torch.Generator, grad_rel: bool = False) -> None:
+    """Compare values and the gradients of a random linear functional of the outputs."""
+    ref, win = ref_fn(*inputs), win_fn(*inputs)
+    assert (ref - win).abs().max().item() <= TOL
+    lin = torch.rand(ref.shape, generator=g) * 2 - 1
+    for gr, gw in zip(_grads(ref, lin, inputs), _grads(win, lin, inputs), strict=True):
+        # d(num/den) grows like 1/den (up to 1/eps), so for the normalised splat the float32
+        # tolerance has to be relative to the gradient's scale; everything else is absolute.
+        scale = max(1.0, gr.abs().max().item()) if grad_rel else 1.0
+        assert (gr - gw).abs().max().item() <= TOL * scale
+
+
+@pytest.mark.parametrize(("shape", "radius", "seed"), CASES, ids=[f"{h}x{w}-R{r}" for (h, w), r, _ in CASES])
+def test_window_ops_match_reference(shape: tuple[int, int], radius: int, seed: int) -> None:
+    g = torch.Generator().manual_seed(seed)
+    H, W = shape
+    B, C = 2, 3
+    img = torch.rand(B, C, H, W, generator=g).requires_grad_()
+    flow = ((torch.rand(B, 2, H, W, generator=g) * 2 - 1) * radius).requires_grad_()
+    weight = (torch.rand(B, 1, H, W, generator=g) + 0.05).requires_grad_()
+    R = radius
+
+    _compare(backward_warp, lambda i, f: window_warp(i, f, R), [img, flow], g)
+    _compare(splat_sum, lambda v, f: window_splat_sum(v, f, R), [img, flow], g)
+    _compare(
+        lambda i, f, w: torch.cat(forward_splat_with_weight(i, f, w), 1),
+        lambda i, f, w: torch.cat(window_splat_with_weight(i, f, w, radius=R), 1),
+        [img, flow, weight],
+        g,
+        grad_rel=True,
+    )
+    _compare(forward_splat, lambda i, f: window_splat(i, f, radius=R), [img, flow], g, grad_rel=True)
+
+
+@pytest.mark.parametrize("radius", [1, 2])
+def test_window_ops_match_reference_at_window_edge(radius: int) -> None:
+    # Flows of exactly ±R, both signs: the outermost tap must carry the full weight.
+    # (Values only: integer flows sit on the tent's kinks, where gradients are one-sided choices.)
+    g = torch.Generator().manual_seed(100 + radius)
+    img = torch.rand(1, 2, 6, 7, generator=g)
+    flow = (torch.randint(0, 2, (1, 2, 6, 7), generator=g) * 2 - 1).float() * radius
+    assert (backward_warp(img, flow) - window_warp(img, flow, radius)).abs().max() <= TOL
+    assert (splat_sum(img, flow) - window_splat_sum(img, flow, radius)).abs().max() <= TOL
+
+
+def test_window_splat_does_not_clamp_flow_beyond_radius() -> None:
+    # Documented behaviour: tent mass outside the window is dropped, not clamped onto it.
+    values = torch.zeros(1, 1, 5, 9)
+    values[0, 0, 2, 2] = 1.0
+    flow = _const_flow(1.5, 0.0, 5, 9)
+    assert splat_sum(values, flow).sum().item() == pytest.approx(1.0)
+    assert window_splat_sum(values, flow, radius=1).sum().item() == pytest.approx(0.5)
+
+
+class _WindowOps(torch.nn.Module):
+    def forward(self, img: Tensor, flow: Tensor, weight: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        out, den = window_splat_with_weight(img, flow, weight, radius=2)
+        return out, den, window_warp(img, flow, radius=2)
+
+
+def test_window_ops_export_without_gather_scatter() -> None:
+    args = (torch.rand(1, 3, 6, 8), torch.rand(1, 2, 6, 8) * 4 - 2, torch.rand(1, 1, 6, 8))
+    ep = torch.export.export(_WindowOps(), args)
+    banned = ("index", "scatter", "gather", "grid_sampler", "roll", "replication_pad")
+    # Check the decomposed (core ATen) graph as well: that is what ONNX / LiteRT / Core ML lower,
+    # and e.g. replicate F.pad only turns into aten.index after decomposition.
+    for graph in (ep.graph, ep.run_decompositions().graph):
+        targets = [str(n.target) for n in graph.nodes if n.op == "call_function"]
+        assert targets
+        offending = [t for t in targets if any(b in t for b in banned)]
+        assert not offending, offending
+    out, _den, warped = ep.module()(*args)
+    assert torch.allclose(out, window_splat(*args, radius=2))
+    assert torch.allclose(warped, window_warp(args[0], args[1], radius=2))
+
+
+# ----------------------------------------------------------------------------- resize
+
+
+def test_resize_flow_scales_constant_flow() -> None:
+    flow = _const_flow(1.5, -2.0, 4, 6, b=2)
+    out = resize_flow(flow, (8, 3))
+    assert out.shape == (2, 2, 8, 3)
+    assert torch.allclose(out[:, 0], torch.full((2, 8, 3), 1.5 * 3 / 6))
+    assert torch.allclose(out[:, 1], torch.full((2, 8, 3), -2.0 * 8 / 4))
+
+
+def test_resize_halving_averages_2x2_blocks() -> None:
+    # align_corners=False bilinear at exactly 1/2 samples midway between pixel centres.
+    img = torch.rand(1, 2, 6, 8)
+    expected = F.avg_pool2d(img, 2)
+    assert torch.allclose(resize(img, (3, 4)), expected, atol=1e-6)
+    assert resize(img, (6, 8)) is img
+
+
+def test_shape_and_radius_validation() -> None:
+    img, flow = torch.rand(1, 3, 4, 5), torch.rand(1, 2, 4, 6)
+    with pytest.raises(ValueError):
+        backward_warp(img, flow)
+    with pytest.raises(ValueError):
+        window_splat_sum(img, torch.rand(1, 2, 4, 5), radius=-1)
+    with pytest.raises(ValueError):
+        forward_splat(img, torch.rand(1, 2, 4, 5), torch.rand(1, 3, 4, 5))
