@@ -45,7 +45,10 @@ class TrainConfig:
     weight_decay: float = 1e-4
     census_weight: float = 0.1
     svmv_sv_weight: float = 0.01
-    svmv_tv_weight: float = 0.01
+    # SVMV's temporal minimum photometric loss (L_tv) on both directions' motion; for APR it is the
+    # same self-supervised term with one hypothesis. It gives the motion stage a direct signal
+    # early in training, when the synthesis loss alone barely reaches the flow.
+    motion_photometric_weight: float = 0.05
     route_weight: float = 0.01
     # Probability that the motion canvas is the crop at half size: deployment downsizes large
     # frames before motion, so the synthesis stage must cope with coarser flow.
@@ -111,23 +114,50 @@ def compute_loss(
     loss = rec + cfg.census_weight * cen
     parts = {"rec": rec.item(), "census": cen.item()}
     family = model.config.family
-    if family == "svmv" and (cfg.svmv_sv_weight or cfg.svmv_tv_weight):
-        m0 = aux["m0"]
-        offsets = model.hypothesis_offsets(m0)
-        sv = L.svmv_spatial_variance_loss(offsets)
+    if family in ("svmv", "apr") and cfg.motion_photometric_weight:
+        tv = _motion_photometric(model, aux, img0, img1, gt, t, canvas)
+        loss = loss + cfg.motion_photometric_weight * tv
+        parts["tv"] = tv.item()
+    if family == "svmv" and cfg.svmv_sv_weight:
+        sv = L.svmv_spatial_variance_loss(_offsets_on_motion_grid(model, aux["m0"], canvas))
         loss = loss + cfg.svmv_sv_weight * sv
         parts["sv"] = sv.item()
     if family == "apr" and model.last_route_probs is not None and cfg.route_weight:
-        probs = model.last_route_probs
-        patch = model.config.patch
-        labels = L.apr_route_labels(
-            aux["warped0"], aux["warped1"], aux["hole"], model.config.keep_ratios, patch
-        )
-        route = L.apr_route_loss(probs, labels)
+        i0, i1, cov0, cov1 = model.last_warped
+        # Holes (nothing splatted from one frame) are cheap to fill: excluded from the labels.
+        valid = ((cov0 > 0.5) & (cov1 > 0.5)).to(i0.dtype)
+        labels = L.apr_route_labels(i0, i1, valid, model.config.keep_ratios, model.config.patch)
+        route = L.apr_route_loss(model.last_route_probs, labels)
         loss = loss + cfg.route_weight * route
         parts["route"] = route.item()
     parts["loss"] = loss.item()
     return loss, parts
+
+
+def _offsets_on_motion_grid(model, m: Tensor, canvas: tuple[int, int]) -> Tensor:
+    """(B, M, 2, h, w) displacement hypotheses in pixels of the motion tensor's own grid."""
+    M = model.hypotheses
+    hm, wm = m.shape[-2:]
+    offsets = m[:, : 2 * M].reshape(m.shape[0], M, 2, hm, wm)
+    return offsets * torch.tensor([wm / canvas[1], hm / canvas[0]], device=m.device).view(1, 1, 2, 1, 1)
+
+
+def _motion_photometric(model, aux: dict, img0: Tensor, img1: Tensor, gt: Tensor, t: Tensor, canvas) -> Tensor:
+    """SVMV's L_tv for both directions (0→1 with gt at t, 1→0 with gt at 1 − t)."""
+    import torch.nn.functional as F
+
+    hm, wm = aux["m0"].shape[-2:]
+
+    def down(x: Tensor) -> Tensor:
+        return F.interpolate(x, size=(hm, wm), mode="bilinear", align_corners=False, antialias=True)
+
+    i0, i1, it = down(img0), down(img1), down(gt)
+    u0 = _offsets_on_motion_grid(model, aux["m0"], canvas)
+    u1 = _offsets_on_motion_grid(model, aux["m1"], canvas)
+    tt = t.view(-1, 1, 1, 1, 1)
+    return 0.5 * (
+        L.svmv_temporal_min_loss(i0, i1, it, u0, u0 * tt) + L.svmv_temporal_min_loss(i1, i0, it, u1, u1 * (1 - tt))
+    )
 
 
 def model_forward_with_motion(model, img0, img1, t, canvas):
@@ -221,8 +251,7 @@ class Trainer:
         while True:
             items = [self.dataset[self.step * self.cfg.batch + i] for i in range(self.cfg.batch)]
             batch = {
-                k: torch.stack([torch.as_tensor(it[k]) for it in items]).to(self.device)
-                for k in ("img0", "img1", "gt")
+                k: torch.stack([torch.as_tensor(it[k]) for it in items]).to(self.device) for k in ("img0", "img1", "gt")
             }
             batch["t"] = torch.tensor([float(it["t"]) for it in items], device=self.device)
             yield batch
@@ -249,9 +278,7 @@ class Trainer:
                 self.opt.step()
                 self.step += 1
                 if writer is None:
-                    writer = csv.DictWriter(
-                        fcsv, fieldnames=["step", "lr", *parts.keys()], extrasaction="ignore"
-                    )
+                    writer = csv.DictWriter(fcsv, fieldnames=["step", "lr", *parts.keys()], extrasaction="ignore")
                     if new_csv:
                         writer.writeheader()
                 writer.writerow({"step": self.step, "lr": lr_at(self.step - 1, cfg), **parts})
@@ -283,8 +310,6 @@ class Trainer:
             f.write(f"{self.step},{score:.4f}\n")
         if score > self.best:
             self.best = score
-            save_checkpoint(
-                self.model, self.out / "best.safetensors", extra={"step": self.step, "val_psnr": score}
-            )
+            save_checkpoint(self.model, self.out / "best.safetensors", extra={"step": self.step, "val_psnr": score})
         self.log(f"val step {self.step}: {score:.3f} dB (best {self.best:.3f})")
         return score
