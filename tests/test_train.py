@@ -74,3 +74,19 @@ def test_resume_is_bit_exact(tmp_path):
     resumed.train()
     for (k, v), (_, w) in zip(straight.model.state_dict().items(), resumed.model.state_dict().items(), strict=True):
         assert torch.equal(v, w), k
+
+
+def test_teacher_conversion_of_middle_flows():
+    """Uniform motion d: the middle frame sees F_t0 = −d/2, F_t1 = +d/2, so F01 = d and F10 = −d."""
+    from edgevfi.train.teacher import bidirectional_from_middle, flow_to_motion_grid
+
+    d = torch.tensor([4.0, -2.0]).view(1, 2, 1, 1)
+    ft0, ft1 = (-d / 2).expand(1, 2, 16, 20), (d / 2).expand(1, 2, 16, 20)
+    f01, v0, f10, v1 = bidirectional_from_middle(ft0, ft1)
+    inner = (slice(None), slice(None), slice(3, 13), slice(3, 17))
+    assert torch.allclose(f01[inner], d.expand_as(f01)[inner], atol=1e-5)
+    assert torch.allclose(f10[inner], (-d).expand_as(f10)[inner], atol=1e-5)
+    assert v0[inner].min() == 1 and v0[..., :, -1].max() == 0  # frame 0 moves right: last column lands outside
+    assert v1[inner].min() == 1 and v1[..., :, 0].max() == 0
+    grid = flow_to_motion_grid(f01, (8, 10), (32, 40))  # image 16×20 → canvas 32×40, motion grid 8×10
+    assert torch.allclose(grid[..., 3, 4], torch.tensor([[8.0, -4.0]]), atol=1e-4)

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from edgevfi import models
@@ -49,6 +50,8 @@ class TrainConfig:
     # same self-supervised term with one hypothesis. It gives the motion stage a direct signal
     # early in training, when the synthesis loss alone barely reaches the flow.
     motion_photometric_weight: float = 0.05
+    # Distil the motion stage from RIFE 4.25's flow (edgevfi.train.teacher); 0 disables it.
+    distill_weight: float = 0.0
     route_weight: float = 0.01
     # Probability that the motion canvas is the crop at half size: deployment downsizes large
     # frames before motion, so the synthesis stage must cope with coarser flow.
@@ -100,7 +103,11 @@ def _set_rng_state(s: dict[str, Any]) -> None:
 
 
 def compute_loss(
-    model: TwoStageModel, batch: dict[str, Tensor], cfg: TrainConfig, gen: torch.Generator
+    model: TwoStageModel,
+    batch: dict[str, Tensor],
+    cfg: TrainConfig,
+    gen: torch.Generator,
+    teacher: Any | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """One batch's loss: the seeds' terms for the model's family."""
     img0, img1, gt, t = batch["img0"], batch["img1"], batch["gt"], batch["t"]
@@ -114,6 +121,20 @@ def compute_loss(
     loss = rec + cfg.census_weight * cen
     parts = {"rec": rec.item(), "census": cen.item()}
     family = model.config.family
+    if teacher is not None and cfg.distill_weight:
+        from edgevfi.train.teacher import flow_to_motion_grid
+
+        f01, v0, f10, v1 = teacher(img0, img1)
+        distill = 0.0
+        for m, f, v in ((aux["m0"], f01, v0), (aux["m1"], f10, v1)):
+            hw = m.shape[-2:]
+            target = flow_to_motion_grid(f, hw, canvas)
+            valid = F.interpolate(v, size=hw, mode="area") > 0.99
+            err = ((m[:, :2] - target) ** 2).sum(1, keepdim=True).add(1e-6).sqrt()
+            distill = distill + (err * valid).sum() / valid.sum().clamp_min(1)
+        distill = 0.5 * distill
+        loss = loss + cfg.distill_weight * distill
+        parts["distill"] = distill.item()
     if family in ("svmv", "apr") and cfg.motion_photometric_weight:
         tv = _motion_photometric(model, aux, img0, img1, gt, t, canvas)
         loss = loss + cfg.motion_photometric_weight * tv
@@ -144,7 +165,6 @@ def _offsets_on_motion_grid(model, m: Tensor, canvas: tuple[int, int]) -> Tensor
 
 def _motion_photometric(model, aux: dict, img0: Tensor, img1: Tensor, gt: Tensor, t: Tensor, canvas) -> Tensor:
     """SVMV's L_tv for both directions (0→1 with gt at t, 1→0 with gt at 1 − t)."""
-    import torch.nn.functional as F
 
     hm, wm = aux["m0"].shape[-2:]
 
@@ -198,6 +218,11 @@ class Trainer:
         self.step = 0
         self.best = -math.inf
         self.dataset = dataset if dataset is not None else self._default_dataset()
+        self.teacher = None
+        if cfg.distill_weight:
+            from edgevfi.train.teacher import RIFEFlowTeacher
+
+            self.teacher = RIFEFlowTeacher(self.device)
         self._log_file = open(self.out / "log.txt", "a")
         if (self.out / "last.pt").exists():
             self._resume()
@@ -271,7 +296,7 @@ class Trainer:
                     break
                 for g in self.opt.param_groups:
                     g["lr"] = lr_at(self.step, cfg)
-                loss, parts = compute_loss(self.model, batch, cfg, self.gen)
+                loss, parts = compute_loss(self.model, batch, cfg, self.gen, self.teacher)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
