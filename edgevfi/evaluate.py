@@ -54,8 +54,7 @@ def markdown_report(result: dict[str, Any], worst: int = 5) -> str:
     lines = [
         f"# Evaluation: {result['model']}",
         "",
-        f"{result['n']} triplets: mean PSNR **{result['mean_psnr']:.2f} dB**,"
-        f" mean SSIM {result['mean_ssim']:.4f}",
+        f"{result['n']} triplets: mean PSNR **{result['mean_psnr']:.2f} dB**, mean SSIM {result['mean_ssim']:.4f}",
         "",
         "| worst triplets | PSNR (dB) | SSIM |",
         "| --- | ---: | ---: |",

@@ -27,16 +27,12 @@ def tiny_model(name: str, **overrides) -> models.TwoStageModel:
     return model.eval()
 
 
-def moving_pair(
-    h: int, w: int, dx: int = 5, dy: int = -3, seed: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
+def moving_pair(h: int, w: int, dx: int = 5, dy: int = -3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Two crops of one smooth random texture, offset by (dx, dy): a real, known motion."""
     g = torch.Generator().manual_seed(seed)
     pad = 2 * max(abs(dx), abs(dy)) + 2
     base = torch.rand(1, 3, (h + 2 * pad) // 6 + 2, (w + 2 * pad) // 6 + 2, generator=g)
-    tex = F.interpolate(base, size=(h + 2 * pad, w + 2 * pad), mode="bicubic", align_corners=False).clamp(
-        0, 1
-    )
+    tex = F.interpolate(base, size=(h + 2 * pad, w + 2 * pad), mode="bicubic", align_corners=False).clamp(0, 1)
     a = tex[..., pad : pad + h, pad : pad + w]
     b = tex[..., pad + dy : pad + dy + h, pad + dx : pad + dx + w]
     return a.contiguous(), b.contiguous()

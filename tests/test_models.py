@@ -140,8 +140,6 @@ def test_models_do_not_import_export_quantize_or_cli():
     for f in [*root.glob("*.py"), *(root.parent / "ops").glob("*.py")]:
         for node in ast.walk(ast.parse(f.read_text())):
             if isinstance(node, ast.ImportFrom | ast.Import):
-                names = (
-                    [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
-                )
+                names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
                 for n in names:
                     assert not n.startswith(("export", "quantize", "edgevfi.cli")), f"{f.name} imports {n}"

@@ -311,9 +311,7 @@ def window_splat_with_weight(
     return _average_splat(lambda v, f: window_splat_sum(v, f, radius), img, flow, weight, eps)
 
 
-def window_splat(
-    img: Tensor, flow: Tensor, weight: Tensor | None = None, radius: int = 2, eps: float = 1e-4
-) -> Tensor:
+def window_splat(img: Tensor, flow: Tensor, weight: Tensor | None = None, radius: int = 2, eps: float = 1e-4) -> Tensor:
     """Gather/scatter-free :func:`forward_splat`; see :func:`window_splat_with_weight`."""
     return window_splat_with_weight(img, flow, weight, radius, eps)[0]
 

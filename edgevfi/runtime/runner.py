@@ -54,8 +54,7 @@ class Runner:
             img0, img1 = img0[None], img1[None]
         if img0.shape != img1.shape or img0.dim() != 4 or img0.shape[:2] != (1, 3):
             raise ValueError(
-                "expected two (1, 3, H, W) frames of equal size,"
-                f" got {tuple(img0.shape)} and {tuple(img1.shape)}"
+                f"expected two (1, 3, H, W) frames of equal size, got {tuple(img0.shape)} and {tuple(img1.shape)}"
             )
         b = self.backend
         frame_hw = (img0.shape[-2], img0.shape[-1])
@@ -108,9 +107,7 @@ class Runner:
             yield self.synthesize(pair, t)
 
 
-def _accumulate(
-    out: Tensor, weight: Tensor, tile: Tensor, w: Tensor, region: tuple[int, int, int, int]
-) -> None:
+def _accumulate(out: Tensor, weight: Tensor, tile: Tensor, w: Tensor, region: tuple[int, int, int, int]) -> None:
     """Add ``tile * w`` into ``out`` where the window overlaps the frame."""
     y0, x0, h, wd = region
     H, W = out.shape[-2:]
