@@ -104,3 +104,11 @@ def test_runner_rejects_mismatched_pair():
     runner = Runner(EagerBackend(tiny_model("apr-s")), tile=128)
     with pytest.raises(ValueError, match="equal size"):
         runner.prepare(torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 40))
+
+
+def test_eager_runner_shrinks_window_for_small_frames():
+    model = tiny_model("apr-s")
+    runner = Runner(EagerBackend(model))
+    assert runner.plan((48, 64)).tile == 128
+    assert runner.plan((1080, 1920)).tile == 384
+    assert Runner(EagerBackend(model), tile=256).plan((48, 64)).tile == 256  # an explicit tile is kept

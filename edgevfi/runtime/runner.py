@@ -39,14 +39,22 @@ class Runner:
 
     def __init__(self, backend: Backend, tile: int | None = None, overlap: int = 32) -> None:
         self.backend = backend
-        self.tile = backend.tile or tile or 384
         if backend.tile is not None and tile not in (None, backend.tile):
             raise ValueError(f"backend {backend.name} was exported for {backend.tile}px tiles, not {tile}")
+        self.tile = backend.tile or tile or 384
+        # Eager backends accept any window size: a frame smaller than the default tile then gets one
+        # window just big enough (aligned), instead of paying for a mostly-padding 384² window.
+        self.shrink_small_frames = backend.tile is None and tile is None
         self.overlap = overlap
 
     def plan(self, frame_hw: tuple[int, int]) -> TilePlan:
         b = self.backend
-        return TilePlan(frame_hw, tile=self.tile, halo=b.halo, overlap=self.overlap, align=b.align)
+        tile = self.tile
+        if self.shrink_small_frames:
+            smallest = 2 * b.halo + self.overlap + b.align
+            needed = -(-(max(frame_hw) + 2 * b.halo) // b.align) * b.align
+            tile = min(tile, max(needed, smallest))
+        return TilePlan(frame_hw, tile=tile, halo=b.halo, overlap=self.overlap, align=b.align)
 
     def prepare(self, img0: Tensor, img1: Tensor) -> PairMotion:
         """Check the pair and run the motion stage once (shared by every t)."""
