@@ -50,8 +50,9 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     with open(path, "rb") as fh:
-        head = fh.read(2)
-    if head[:1] == b"\x80" or head == b"PK":
+        head = fh.read(9)
+    # safetensors: an 8-byte little-endian header length, then the JSON header's "{".
+    if head[8:9] != b"{" and (head[:2] == b"PK" or head[:1] == b"\x80"):
         raise CheckpointError(
             f"{path}: looks like a pickle/torch.save file; only safetensors checkpoints are loaded "
             "(pickles can execute code)"

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from edgevfi import models
 
 TINY = {
-    "apr": {"pyramid": (8, 8, 8, 8), "estimator": (8, 8, 8, 8), "width": 8, "inner": 8, "router_width": 8},
-    "svmv": {"pyramid": (8, 8, 8, 8), "estimator": (8, 8, 8, 8), "width": 8, "inner": 8, "blocks": 1},
+    "apr": {"motion_widths": (8, 8, 8), "motion_depth": 1, "width": 8, "inner": 8, "router_width": 8},
+    "svmv": {"motion_widths": (8, 8, 8), "motion_depth": 1, "width": 8, "inner": 8, "blocks": 1},
 }
 
 
@@ -21,7 +21,7 @@ def tiny_model(name: str, **overrides) -> models.TwoStageModel:
     # Random init gives near-zero flow; make the motion head produce real displacements so
     # tiling is tested with motion that crosses tile borders.
     if family in TINY:
-        head = model.flow.est[0]["flow"]
+        head = model.flow.blocks[-1].flow
         torch.nn.init.normal_(head.weight, std=0.05)
         torch.nn.init.normal_(head.bias, std=3.0)
     return model.eval()

@@ -47,8 +47,8 @@ REGISTRY: dict[str, tuple[str, dict[str, Any], str]] = {
     "apr-m": (
         "apr",
         {
-            "pyramid": (24, 40, 64, 96),
-            "estimator": (48, 64, 96, 128),
+            "motion_widths": (160, 128, 96),
+            "motion_depth": 4,
             "context": 12,
             "width": 40,
             "inner": 64,
@@ -58,7 +58,7 @@ REGISTRY: dict[str, tuple[str, dict[str, Any], str]] = {
     "svmv-s": ("svmv", {}, "SVMV, edge: 4-hypothesis motion volume + normalised splatting"),
     "svmv-m": (
         "svmv",
-        {"pyramid": (24, 40, 64, 96), "estimator": (48, 64, 96, 128), "width": 40, "inner": 64, "blocks": 3},
+        {"motion_widths": (160, 128, 96), "motion_depth": 4, "width": 40, "inner": 64, "blocks": 3},
         "SVMV, accurate: wider flow and refiner",
     ),
 }

@@ -38,8 +38,8 @@ from edgevfi.ops.warp import forward_splat_with_weight, window_splat_with_weight
 @dataclass(frozen=True)
 class APRConfig(ModelConfig):
     family: str = "apr"
-    pyramid: tuple[int, int, int, int] = (16, 32, 48, 64)
-    estimator: tuple[int, int, int, int] = (32, 48, 64, 96)
+    motion_widths: tuple[int, ...] = (128, 96, 64)
+    motion_depth: int = 3
     context: int = 0
     width: int = 32
     inner: int = 48
@@ -90,7 +90,7 @@ class APRVFI(TwoStageModel):
     def __init__(self, config: APRConfig) -> None:
         super().__init__(config)
         c = config
-        self.flow = FlowPyramid(c.pyramid, c.estimator)
+        self.flow = FlowPyramid(c.motion_widths, c.motion_depth)
         self.context = nn.Sequential(conv(3, c.context), conv(c.context, c.context)) if c.context else None
         self.per_source = 3 + c.context + 2  # image, context, target-aligned displacement
         self.encode = QuarterEncoder(2 * self.per_source + 2, c.width)  # + two coverage maps

@@ -88,63 +88,74 @@ class QuarterDecoder(nn.Module):
         return self.full(F.leaky_relu(self.up2(self.mid_conv(self.up1(x))), 0.1))
 
 
-class FlowPyramid(nn.Module):
-    """Bidirectional coarse-to-fine flow on the motion canvas (IFRNet/PWC-style, tiny).
+class ResConv(nn.Module):
+    """``act(x + β·conv(x))`` with a learned per-channel β (RIFE 4.x): a residual path keeps deep
+    estimators trainable from scratch (plain conv stacks starved the flow of gradient)."""
 
-    A shared feature pyramid (1/2 … 1/16) feeds one estimator per level. Both directions run
-    through the same weights as one batch, so ``F_{0→1}`` and ``F_{1→0}`` are estimated
-    symmetrically. Each finer level backward-warps the other frame's features with the current
-    flow and predicts a residual. Output flows are at 1/2 of the canvas, in canvas pixels, plus the
-    finest estimator's hidden features (for heads that predict more than one hypothesis).
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(ch, ch, 3, 1, 1)
+        self.beta = nn.Parameter(torch.ones(1, ch, 1, 1))
+        self.act = nn.LeakyReLU(0.2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.conv(x) * self.beta + x)
+
+
+class FlowBlock(nn.Module):
+    """One IFNet-style refinement step at ``1/scale`` of the canvas.
+
+    Input: both images, the other image backward-warped by the current flow, and that flow, all
+    resized to the block's scale; two stride-2 convs, residual convs at 1/(4·scale), then a learned
+    ×4 upsampling (pixel shuffle) back to 1/scale. Returns a flow *update* and hidden features.
     """
 
-    def __init__(self, widths: tuple[int, int, int, int], est_widths: tuple[int, int, int, int]) -> None:
+    def __init__(self, cin: int, width: int, depth: int) -> None:
         super().__init__()
-        c1, c2, c3, c4 = widths
-        self.enc = nn.ModuleList(
-            [
-                nn.Sequential(conv(3, c1, 3, 2), conv(c1, c1)),
-                nn.Sequential(conv(c1, c2, 3, 2), conv(c2, c2)),
-                nn.Sequential(conv(c2, c3, 3, 2), conv(c3, c3)),
-                nn.Sequential(conv(c3, c4, 3, 2), conv(c4, c4)),
-            ]
-        )
-        chans = (c1, c2, c3, c4)
-        self.est = nn.ModuleList()
-        for level, (c, e) in enumerate(zip(chans, est_widths, strict=True)):
-            coarsest = level == 3
-            cin = 2 * c if coarsest else 2 * c + 2 + est_widths[level + 1]
-            self.est.append(
-                nn.ModuleDict(
-                    {
-                        "body": nn.Sequential(conv(cin, e), conv(e, e), conv(e, e)),
-                        "flow": nn.Conv2d(e, 2, 3, 1, 1),
-                    }
-                )
-            )
-        self.out_channels = est_widths[0]
+        self.down = nn.Sequential(conv(cin, width // 2, 3, 2), conv(width // 2, width, 3, 2))
+        self.body = nn.Sequential(*(ResConv(width) for _ in range(depth)))
+        self.flow = nn.Conv2d(width, 2 * 16, 3, 1, 1)
+        nn.init.normal_(self.flow.weight, std=1e-3)
+        nn.init.zeros_(self.flow.bias)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        hidden = self.body(self.down(x))
+        return F.pixel_shuffle(self.flow(hidden), 4), hidden
+
+
+class FlowPyramid(nn.Module):
+    """Bidirectional coarse-to-fine flow on the motion canvas (IFNet-style, tiny).
+
+    Both directions run through the same weights as one batch (each sample sees its own frame
+    first), so ``F_{0→1}`` and ``F_{1→0}`` are estimated symmetrically. Blocks work at 1/8, 1/4 and
+    1/2 of the canvas; each finer block sees the other frame backward-warped by the current flow and
+    predicts a residual. Output: flow at 1/2 canvas in canvas pixels, and the finest block's hidden
+    features (at 1/8 canvas) for heads that predict more than one hypothesis.
+    """
+
+    scales = (8, 4, 2)
+
+    def __init__(self, widths: tuple[int, ...], depth: int = 3) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(FlowBlock(6 if k == 0 else 6 + 3 + 2, w, depth) for k, w in enumerate(widths))
+        self.out_channels = widths[-1]
 
     def forward(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
-        B = img0.shape[0]
-        x = torch.cat([img0, img1], 0)
-        feats = []
-        for enc in self.enc:
-            x = enc(x)
-            feats.append(x)
+        own = torch.cat([img0, img1], 0)
+        other = torch.cat([img1, img0], 0)
+        H, W = own.shape[-2:]
         flow = hidden = None
-        for level in (3, 2, 1, 0):
-            f = feats[level]
-            # Swap halves so each sample sees (its own frame, the other frame).
-            other = torch.cat([f[B:], f[:B]], 0)
+        for block, scale in zip(self.blocks, self.scales, strict=True):
+            size = (H // scale, W // scale)
+            a = F.interpolate(own, size=size, mode="bilinear", align_corners=False, antialias=True)
+            b = F.interpolate(other, size=size, mode="bilinear", align_corners=False, antialias=True)
             if flow is None:
-                inp = torch.cat([f, other], 1)
+                delta, hidden = block(torch.cat([a, b], 1))
+                flow = delta
             else:
-                flow = 2.0 * F.interpolate(flow, scale_factor=2.0, mode="bilinear", align_corners=False)
-                hidden = F.interpolate(hidden, scale_factor=2.0, mode="bilinear", align_corners=False)
-                inp = torch.cat([f, backward_warp(other, flow), flow, hidden], 1)
-            est = self.est[level]
-            hidden = est["body"](inp)
-            delta = est["flow"](hidden)
-            flow = delta if flow is None else flow + delta
-        # Level 0 is at 1/2 canvas: express displacements in canvas pixels.
-        return 2.0 * flow, hidden
+                # Flow is kept in pixels of the current block's grid.
+                flow = 2.0 * F.interpolate(flow, size=size, mode="bilinear", align_corners=False)
+                delta, hidden = block(torch.cat([a, b, backward_warp(b, flow), flow / scale], 1))
+                flow = flow + delta
+        # The last block works at 1/2 canvas: express displacements in canvas pixels.
+        return float(self.scales[-1]) * flow, hidden

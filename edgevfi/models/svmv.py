@@ -31,8 +31,8 @@ from edgevfi.ops.warp import splat_sum, window_splat_sum
 @dataclass(frozen=True)
 class SVMVConfig(ModelConfig):
     family: str = "svmv"
-    pyramid: tuple[int, int, int, int] = (16, 32, 48, 64)
-    estimator: tuple[int, int, int, int] = (32, 48, 64, 96)
+    motion_widths: tuple[int, ...] = (128, 96, 64)
+    motion_depth: int = 3
     hypotheses: int = 4
     width: int = 32
     inner: int = 48
@@ -49,11 +49,10 @@ class SVMV(TwoStageModel):
         super().__init__(config)
         c = config
         self.hypotheses = c.hypotheses
-        self.flow = FlowPyramid(c.pyramid, c.estimator)
+        self.flow = FlowPyramid(c.motion_widths, c.motion_depth)
         m = c.hypotheses
-        self.volume = nn.Sequential(
-            conv(c.estimator[0] + 2, c.estimator[0]), nn.Conv2d(c.estimator[0], 3 * m - 2, 3, 1, 1)
-        )
+        hw = c.motion_widths[-1]
+        self.volume = nn.Sequential(conv(hw + 2, hw), nn.Conv2d(hw, 3 * m - 2, 3, 1, 1))
         # Hypothesis 0 is the base flow itself; the head starts as "all hypotheses = base".
         nn.init.zeros_(self.volume[-1].weight)
         nn.init.zeros_(self.volume[-1].bias)
@@ -65,6 +64,7 @@ class SVMV(TwoStageModel):
     def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
         flow, hidden = self.flow(img0, img1)
         m = self.config.hypotheses
+        hidden = torch.nn.functional.interpolate(hidden, size=flow.shape[-2:], mode="bilinear", align_corners=False)
         extra = self.volume(torch.cat([hidden, flow], 1))
         offsets = extra[:, : 2 * (m - 1)] + flow.repeat(1, m - 1, 1, 1)
         volume = torch.cat([flow, offsets, extra[:, 2 * (m - 1) :]], 1)
