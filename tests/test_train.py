@@ -53,11 +53,11 @@ def _fixed_batch_loss(model: torch.nn.Module) -> float:
 
 @pytest.mark.parametrize("model", ["apr-s", "svmv-s"])
 def test_short_run_lowers_loss(tmp_path, model):
-    trainer = Trainer(_config(tmp_path, 20, model), dataset=MovingTextures())
+    trainer = Trainer(_config(tmp_path, 40, model), dataset=MovingTextures())
     before = _fixed_batch_loss(trainer.model.eval())
     trainer.model.train()
     trainer.train()
-    assert trainer.step == 20
+    assert trainer.step == 40
     after = _fixed_batch_loss(trainer.model.eval())
     assert after < 0.9 * before, (before, after)
     assert (tmp_path / "run" / "last.pt").exists() and (tmp_path / "run" / "losses.csv").exists()

@@ -112,7 +112,7 @@ def compute_loss(
     """One batch's loss: the seeds' terms for the model's family."""
     img0, img1, gt, t = batch["img0"], batch["img1"], batch["gt"], batch["t"]
     H, W = img0.shape[-2:]
-    canvas = (H, W)
+    canvas = default_canvas((H, W), max(H, W), model.config.canvas_multiple)
     if torch.rand((), generator=gen).item() < cfg.half_canvas_prob:
         canvas = default_canvas((H, W), max(H, W) // 2, model.config.canvas_multiple)
     pred, aux = model_forward_with_motion(model, img0, img1, t, canvas)
