@@ -38,6 +38,48 @@ def _load_model(args: argparse.Namespace):
     return models.create(name, pretrained=True)
 
 
+def _make_runner(args: argparse.Namespace):
+    """``(Runner, name)``: eager PyTorch on the selected model, or a bundle on ``--backend``.
+
+    Bundles come from ``edgevfi export``; the import of the ``export`` package is deferred so the
+    eager path works without the export extras installed.
+    """
+    import torch
+
+    from edgevfi.runtime import EagerBackend, Runner
+
+    threads = getattr(args, "threads", 0) or 0
+    if threads:
+        torch.set_num_threads(threads)
+    bundle = getattr(args, "bundle", None)
+    backend = getattr(args, "backend", None)
+    if bundle is None:
+        if backend not in (None, "torch"):
+            raise CLIError(f"--backend {backend} runs an exported bundle: pass --bundle DIR")
+        model = _load_model(args)
+        name = str(args.checkpoint) if getattr(args, "checkpoint", None) else (args.model or _default_model())
+        return Runner(EagerBackend(model, device=args.device), tile=args.tile), name
+    if getattr(args, "checkpoint", None) or getattr(args, "model", None):
+        raise CLIError("--bundle runs the bundle's own model: drop --model/--checkpoint")
+    try:
+        from export.bundle import BundleBackend, BundleError, load_bundle
+    except ImportError as e:
+        raise CLIError(f"running bundles needs the export extras (pip install -e '.[export]'): {e}") from None
+    try:
+        if backend is None:
+            runnable = [b for b, e in load_bundle(bundle).manifest["backends"].items() if e["runnable"]]
+            if not runnable:
+                raise CLIError(f"{bundle}: bundle has no backend that runs on this machine")
+            backend = runnable[0]
+        loaded = load_bundle(bundle, backend)
+        bb = BundleBackend(loaded, backend, threads)
+    except BundleError as e:
+        raise CLIError(str(e)) from None
+    if args.tile not in (None, bb.tile):
+        raise CLIError(f"{bundle} was exported for {bb.tile}px tiles; drop --tile or re-export")
+    return Runner(bb, overlap=bb.overlap), f"{loaded.manifest['model']['name']} ({backend} bundle)"
+
+
 def _parse_t(value: str) -> float:
     try:
         t = float(value)
@@ -97,11 +139,9 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
 
 
 def _interpolate_pair(args: argparse.Namespace, inputs: list[Path]) -> int:
-    import torch
 
     from edgevfi.data.triplets import load_image
     from edgevfi.io import check_output_path, save_image
-    from edgevfi.runtime import EagerBackend, Runner
 
     t = args.t if args.t is not None else 0.5
     out = check_output_path(args.output, args.overwrite)
@@ -112,15 +152,13 @@ def _interpolate_pair(args: argparse.Namespace, inputs: list[Path]) -> int:
             f" {inputs[1]} is {img1.shape[2]}x{img1.shape[1]}:"
             " frames must have the same size"
         )
-    model = _load_model(args)
-    torch.set_num_threads(args.threads or torch.get_num_threads())
-    runner = Runner(EagerBackend(model, device=args.device), tile=args.tile)
+    runner, name = _make_runner(args)
     start = time.perf_counter()
     (frame,) = runner.interpolate(img0, img1, [t])
     elapsed = time.perf_counter() - start
     save_image(frame, out)
     H, W = img0.shape[-2:]
-    print(f"wrote {out} ({W}x{H}, t={t}, model {model.config.family}, {elapsed:.2f} s)")
+    print(f"wrote {out} ({W}x{H}, t={t}, model {name}, {elapsed:.2f} s)")
     return 0
 
 
@@ -129,7 +167,6 @@ def _interpolate_video(args: argparse.Namespace, src: Path) -> int:
     import torch
 
     from edgevfi.io import atomic_output, check_output_path
-    from edgevfi.runtime import EagerBackend, Runner
     from edgevfi.video import (
         EncodeOptions,
         SceneTest,
@@ -175,10 +212,8 @@ def _interpolate_video(args: argparse.Namespace, src: Path) -> int:
     )
     options.validate()
     resolve_codec(options.encode.codec or default_codec(out))
-    model = _load_model(args)
-    name = str(args.checkpoint) if getattr(args, "checkpoint", None) else (args.model or _default_model())
+    runner, name = _make_runner(args)
     torch.set_num_threads(args.threads or torch.get_num_threads())
-    runner = Runner(EagerBackend(model, device=args.device), tile=args.tile)
     summary = interpolate_video(src, out, runner, options, model_name=name)
     if json_path is not None:
         with atomic_output(json_path) as tmp:
@@ -304,15 +339,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Score a model on a folder of Vimeo-layout triplets; JSON (+ Markdown beside it)."""
     from edgevfi.evaluate import evaluate, markdown_report
-    from edgevfi.runtime import EagerBackend, Runner
 
     if args.json:
         check_path = Path(args.json)
         if not check_path.parent.exists():
             raise CLIError(f"{check_path}: output folder {check_path.parent} does not exist")
-    model = _load_model(args)
-    name = args.checkpoint or args.model or "default"
-    runner = Runner(EagerBackend(model, device=args.device), tile=args.tile)
+    runner, name = _make_runner(args)
     result = evaluate(runner, args.data, name, limit=args.limit)
     print(f"{name}: {result['n']} triplets, PSNR {result['mean_psnr']:.3f} dB, SSIM {result['mean_ssim']:.4f}")
     if args.json:
@@ -324,6 +356,91 @@ def cmd_eval(args: argparse.Namespace) -> int:
         with atomic_output(out.with_suffix(".md")) as tmp:
             tmp.write_text(markdown_report(result))
     return 0
+
+
+def _bundle_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--bundle", help="run an exported bundle folder instead of eager PyTorch")
+    s.add_argument("--backend", choices=("torch", "et", "litert", "onnx", "coreml"), help="runtime for --bundle")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export the selected model's static graphs into a bundle folder."""
+    try:
+        from export import backends
+        from export.bundle import BundleError, write_bundle
+    except ImportError as e:
+        raise CLIError(f"export needs the export extras (pip install -e '.[export]'): {e}") from None
+    from edgevfi import models
+
+    try:
+        names = backends.parse_backends(args.backend)
+    except backends.BackendError as e:
+        raise CLIError(str(e)) from None
+    if args.precision == "fp16" and names != ["coreml"]:
+        raise CLIError("--precision fp16 applies to Core ML only (--backend coreml)")
+    out = Path(args.out)
+    if out.exists():
+        raise CLIError(f"{out}: already exists (choose a new --out folder)")
+    if not out.parent.exists():
+        raise CLIError(f"{out}: parent folder {out.parent} does not exist")
+    model = _load_model(args)
+    if args.checkpoint:
+        source, name = Path(args.checkpoint), Path(args.checkpoint).stem
+    else:
+        name = args.model or models.default_model_name()
+        source = models.shipped_weights(name)
+    canvas = (args.canvas[1], args.canvas[0]) if args.canvas else None
+    kwargs = {"canvas": canvas} if canvas else {}
+    try:
+        write_bundle(
+            model, out, names, model_name=name, source=source, tile=args.tile, precision=args.precision, **kwargs
+        )
+    except (BundleError, ValueError) as e:
+        raise CLIError(str(e)) from None
+    print(f"wrote bundle {out} ({', '.join(names)}; model {name})")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """Parity report of a bundle; exit 1 when a gate fails."""
+    try:
+        from export import backends, parity
+        from export.bundle import BundleError, load_bundle
+    except ImportError as e:
+        raise CLIError(f"check needs the export extras (pip install -e '.[export]'): {e}") from None
+    from edgevfi.io import atomic_output, check_output_path
+
+    try:
+        names = backends.parse_backends(args.backend) if args.backend else None
+        if args.make_reference:
+            out = check_output_path(args.make_reference, overwrite=False)
+            bundle = load_bundle(args.bundle)
+            model = parity.source_model(bundle, args.checkpoint)
+            meta = parity.make_reference(bundle, model, out, args.device, args.data, args.limit)
+            print(f"wrote reference {out} ({len(meta['sha256'])} arrays, device {meta['device_name']})")
+            return 0
+        if args.json:
+            check_output_path(args.json, overwrite=True)
+        report = parity.check(
+            args.bundle,
+            backend_names=names,
+            data=args.data,
+            limit=args.limit,
+            reference=args.reference,
+            checkpoint=args.checkpoint,
+            threads=args.threads,
+        )
+    except (BundleError, backends.BackendError) as e:
+        raise CLIError(str(e)) from None
+    md = parity.markdown(report)
+    if args.json:
+        out = Path(args.json)
+        with atomic_output(out) as tmp:
+            tmp.write_text(json.dumps(report, indent=2))
+        with atomic_output(out.with_suffix(".md")) as tmp:
+            tmp.write_text(md)
+    print(md)
+    return 0 if report["pass"] else 1
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -381,6 +498,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tile", type=int, default=None, help="tile window size in pixels (default 384)")
     s.add_argument("--device", default="cpu")
     s.add_argument("--threads", type=int, default=0)
+    _bundle_args(s)
     s.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     v = s.add_argument_group("video input")
     v.add_argument("--factor", type=int, choices=(2, 4, 8), help="frames per input frame (default 2)")
@@ -423,7 +541,40 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tile", type=int, default=None)
     s.add_argument("--limit", type=int, default=None)
     s.add_argument("--device", default="cpu")
+    s.add_argument("--threads", type=int, default=0)
+    _bundle_args(s)
     s.set_defaults(func=cmd_eval)
+
+    s = sub.add_parser(
+        "export",
+        help="export static-shape graphs to a bundle (ExecuTorch, LiteRT, Core ML, ONNX)",
+        description="Writes a bundle folder: manifest.json + one artifact per graph per backend.",
+    )
+    s.add_argument("--model", help="registered model name (default: the shipped default)")
+    s.add_argument("--checkpoint", help="a .safetensors checkpoint (overrides --model)")
+    s.add_argument("--backend", default="et,litert,coreml,onnx", help="comma list of et, litert, coreml, onnx")
+    s.add_argument("--out", required=True, help="new bundle folder")
+    s.add_argument("--precision", default="fp32", choices=("fp32", "fp16"), help="fp16: Core ML only")
+    s.add_argument("--canvas", type=_video_arg("parse_size"), help="motion canvas WxH (default 512x288)")
+    s.add_argument("--tile", type=int, default=384, help="synthesis window in pixels, halo included (default 384)")
+    s.add_argument("--warp", choices=("scatter", "window"), help="override the per-backend warp variant")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser(
+        "check",
+        help="parity of a bundle's backends vs the FP32 PyTorch reference (JSON + Markdown)",
+    )
+    s.add_argument("bundle", help="bundle folder from edgevfi export")
+    s.add_argument("--backend", help="comma list (default: every backend in the bundle)")
+    s.add_argument("--data", help="folder of Vimeo-layout triplets for the end-to-end check")
+    s.add_argument("--limit", type=int, default=None)
+    s.add_argument("--reference", help="reference .npz from --make-reference (default: eager on this CPU)")
+    s.add_argument("--make-reference", metavar="OUT.npz", help="write the FP32 reference here and stop")
+    s.add_argument("--device", default="cpu", help="device of --make-reference (cpu, cuda)")
+    s.add_argument("--checkpoint", help="the bundle's source checkpoint, if not at its recorded path")
+    s.add_argument("--json", help="write the report here (and a .md beside it)")
+    s.add_argument("--threads", type=int, default=0)
+    s.set_defaults(func=cmd_check)
 
     s = sub.add_parser("demo", help="interpolate the shipped sample with the shipped default model")
     s.add_argument("--out", default="out", help="folder for the demo outputs")

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from edgevfi.ops.warp import backward_warp
+from edgevfi.ops.warp import backward_warp, downsample, downsample_kernel
 
 
 def conv(cin: int, cout: int, k: int = 3, stride: int = 1, act: bool = True) -> nn.Sequential:
@@ -123,11 +123,19 @@ class FlowBlock(nn.Module):
         return F.pixel_shuffle(self.flow(hidden), 4), hidden
 
 
-def local_correlation(f0: Tensor, f1: Tensor, radius: int) -> Tensor:
+def correlation_weight(radius: int, channels: int) -> Tensor:
+    """Constant ones of the grouped 1×1 convolution that sums each tap's channel products."""
+    return torch.ones((2 * radius + 1) ** 2, channels, 1, 1)
+
+
+def local_correlation(f0: Tensor, f1: Tensor, radius: int, weight: Tensor | None = None) -> Tensor:
     """Cost volume: correlation coefficient of ``f0[p]`` and ``f1[p + d]`` for every d in [−R, R]².
 
-    Built from static shifts (pad + slice + multiply + channel mean), like the window warping ops,
-    so it exports and quantizes everywhere. Out-of-frame taps see zeros. (B, (2R+1)², H, W).
+    Built from static shifts (pad + slice + multiply), like the window warping ops, so it exports
+    and quantizes everywhere; the per-tap channel sums are one grouped 1×1 convolution with constant
+    ones (``weight``, a module buffer in :class:`FlowPyramid`), which XNNPACK delegates (81
+    separate reductions it does not). Out-of-frame taps see zeros.
+    (B, (2R+1)², H, W).
     """
     # Per-pixel zero mean, unit norm: a correlation coefficient in [−1, 1] with real contrast
     # (post-activation features are mostly positive, so raw cosines all sit near 1).
@@ -135,12 +143,14 @@ def local_correlation(f0: Tensor, f1: Tensor, radius: int) -> Tensor:
     f1 = channel_norm(f1) / f1.shape[1] ** 0.5
     H, W = f0.shape[-2:]
     padded = F.pad(f1, (radius, radius, radius, radius))
-    taps = []
+    products = []
     for dy in range(-radius, radius + 1):
         for dx in range(-radius, radius + 1):
             shifted = padded[:, :, radius + dy : radius + dy + H, radius + dx : radius + dx + W]
-            taps.append((f0 * shifted).sum(1, keepdim=True))
-    return torch.cat(taps, 1)
+            products.append(f0 * shifted)
+    if weight is None:
+        weight = correlation_weight(radius, f0.shape[1])
+    return F.conv2d(torch.cat(products, 1), weight.to(f0), groups=len(products))
 
 
 class FlowPyramid(nn.Module):
@@ -172,6 +182,10 @@ class FlowPyramid(nn.Module):
             [[dx, dy] for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)], dtype=torch.float32
         )
         self.register_buffer("offsets", offsets.t().reshape(2, -1, 1, 1), persistent=False)
+        # Constant weights as (non-persistent) buffers, so exported graphs delegate these convolutions.
+        self.register_buffer("corr_weight", correlation_weight(radius, feat), persistent=False)
+        for s in self.scales:
+            self.register_buffer(f"down{s}", downsample_kernel(s, 3), persistent=False)
         self.temperature = nn.Parameter(torch.tensor(100.0))
         self.out_channels = widths[-1]
 
@@ -181,12 +195,12 @@ class FlowPyramid(nn.Module):
         H, W = own.shape[-2:]
         f = self.features(own)
         B = img0.shape[0]
-        corr = local_correlation(f, torch.cat([f[B:], f[:B]], 0), self.radius)
+        corr = local_correlation(f, torch.cat([f[B:], f[:B]], 0), self.radius, self.corr_weight)
         flow = hidden = None
         for block, scale in zip(self.blocks, self.scales, strict=True):
             size = (H // scale, W // scale)
-            a = F.interpolate(own, size=size, mode="bilinear", align_corners=False, antialias=True)
-            b = F.interpolate(other, size=size, mode="bilinear", align_corners=False, antialias=True)
+            kernel = getattr(self, f"down{scale}")
+            a, b = downsample(own, scale, kernel), downsample(other, scale, kernel)
             if flow is None:
                 prob = torch.softmax(corr * self.temperature, 1)
                 flow = (prob.unsqueeze(1) * self.offsets.unsqueeze(0)).sum(2)

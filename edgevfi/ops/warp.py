@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -327,6 +328,44 @@ def resize(img: Tensor, size: tuple[int, int]) -> Tensor:
     if tuple(img.shape[-2:]) == tuple(size):
         return img
     return F.interpolate(img, size=size, mode="bilinear", align_corners=False, antialias=False)
+
+
+def downsample_kernel(factor: int, channels: int) -> Tensor:
+    """The depthwise (channels, 1, 2f, 2f) triangle kernel of :func:`downsample` for an even ``factor``.
+
+    Taps sit at ``d = j − c`` from the output centre ``c = f·(i + ½) − ½``, i.e. at ±½, ±3/2, …,
+    ±(f − ½), weighted ``1 − |d|/f``: PyTorch's antialiased bilinear filter for an integer factor.
+    """
+    tap = 1.0 - (torch.arange(2 * factor, dtype=torch.float64) - (factor - 0.5)).abs() / factor
+    return torch.outer(tap, tap).float().expand(channels, 1, 2 * factor, 2 * factor).clone()
+
+
+def downsample(img: Tensor, factor: int, kernel: Tensor | None = None) -> Tensor:
+    """``F.interpolate(img, scale 1/factor, bilinear, antialias=True)`` for an integer ``factor``.
+
+    The same triangle filter, weights renormalised where taps fall outside the image, written as a
+    strided depthwise convolution divided by the (constant) convolution of ones. The antialiased
+    resize op has no lowering in LiteRT or Core ML; this form exports everywhere and equals
+    PyTorch's to float rounding (``tests/test_ops.py``). Pass ``kernel`` (from
+    :func:`downsample_kernel`, held as a module buffer) so exported graphs see constant weights,
+    which XNNPACK needs to delegate the convolution. Odd factors or sizes fall back to PyTorch.
+    """
+    H, W = img.shape[-2:]
+    if factor == 1:
+        return img
+    if factor < 1 or factor % 2 or H % factor or W % factor:
+        return F.interpolate(img, size=(H // factor, W // factor), mode="bilinear", align_corners=False, antialias=True)
+    s = factor
+    if kernel is None:
+        kernel = downsample_kernel(s, img.shape[1])
+    kernel = kernel.to(img)
+    # The normaliser depends on the static shape only: built in numpy, it is a graph constant.
+    tap = 1.0 - np.abs(np.arange(2 * s) - (s - 0.5)) / s
+    ones = np.pad(np.ones((H, W)), s // 2)
+    win = np.lib.stride_tricks.sliding_window_view(ones, (2 * s, 2 * s))[::s, ::s]
+    den = (win * np.outer(tap, tap)).sum((-1, -2)).astype(np.float32)
+    num = F.conv2d(img, kernel, stride=s, padding=s // 2, groups=img.shape[1])
+    return num / torch.from_numpy(den).to(img)
 
 
 def resize_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:

@@ -50,17 +50,29 @@ class Backend(Protocol):
 
 
 class EagerBackend:
-    """Runs a :class:`TwoStageModel` in PyTorch (CPU or CUDA), under ``torch.inference_mode``."""
+    """Runs a :class:`TwoStageModel` in PyTorch (CPU or CUDA), under ``torch.inference_mode``.
 
-    def __init__(self, model: TwoStageModel, device: str | torch.device = "cpu", max_batch: int = 2) -> None:
+    By default it takes any size (canvas per frame, shrunken windows for small frames). Given
+    ``canvas_hw`` and ``tile`` it runs the exact static shapes of an exported bundle, which makes it
+    the parity reference for that bundle.
+    """
+
+    def __init__(
+        self,
+        model: TwoStageModel,
+        device: str | torch.device = "cpu",
+        max_batch: int = 2,
+        canvas_hw: tuple[int, int] | None = None,
+        tile: int | None = None,
+    ) -> None:
         self.model = model.eval().to(device)
         self.device = torch.device(device)
         self.name = "torch"
         self.displacement_channels = model.displacement_channels
         self.align = model.config.align
         self.halo = model.config.halo
-        self.canvas_hw = None
-        self.tile = None
+        self.canvas_hw = canvas_hw
+        self.tile = tile
         self.max_batch = max_batch
 
     def default_canvas(self, frame_hw: tuple[int, int]) -> tuple[int, int]:

@@ -1,0 +1,240 @@
+"""Bundles (``../shared/DESIGN.md`` §5): a folder with ``manifest.json`` and one artifact per graph per backend.
+
+The manifest records the model and its config, the static shapes (canvas, tile, halo), each
+backend's graphs with their I/O names/shapes/dtypes, op coverage and MACs, the precision, the
+source checkpoint's sha256, tool versions, and the sha256 of every file. Loading verifies the hashes,
+so a tampered or truncated artifact is refused with a one-line :class:`BundleError`.
+
+A bundle is written into a temp folder beside its target and renamed only when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.flop_counter import FlopCounterMode
+
+from edgevfi import models
+from edgevfi.models.base import TwoStageModel
+from export import backends
+from export.graphs import DEFAULT_CANVAS, DEFAULT_TILE, WARP_VARIANTS, GraphSpec, build_graphs
+
+FORMAT = "edgevfi-bundle"
+VERSION = 1
+TOOLS = (
+    "edgevfi",
+    "torch",
+    "executorch",
+    "litert-torch",
+    "ai-edge-litert",
+    "coremltools",
+    "onnx",
+    "onnxscript",
+    "onnxruntime",
+    "onnxsim",
+)
+
+
+class BundleError(ValueError):
+    """A bundle that is missing, incomplete, tampered with, or lacks the requested backend."""
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def tool_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in TOOLS:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def graph_macs(spec: GraphSpec) -> int:
+    """Multiply–accumulates of one call of the graph (convolutions and matmuls)."""
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        spec.module(*spec.example_inputs)
+    return int(fc.get_total_flops() // 2)
+
+
+def _files_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.name != "manifest.json")
+
+
+def write_bundle(
+    model: TwoStageModel,
+    out: str | Path,
+    backend_names: list[str],
+    *,
+    model_name: str,
+    source: Path | None = None,
+    canvas: tuple[int, int] = DEFAULT_CANVAS,
+    tile: int = DEFAULT_TILE,
+    overlap: int = 32,
+    precision: str = "fp32",
+    log=print,
+) -> Path:
+    """Export ``model`` for every backend in ``backend_names`` into the bundle folder ``out``."""
+    out = Path(out)
+    if out.exists():
+        raise BundleError(f"{out}: already exists (choose a new --out folder)")
+    if not out.parent.exists():
+        raise BundleError(f"{out}: parent folder {out.parent} does not exist")
+    mods = {name: backends.get(name) for name in backend_names}
+    model = model.eval()
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    try:
+        entries: dict[str, Any] = {}
+        for name, mod in mods.items():
+            (tmp / name).mkdir()
+            specs = build_graphs(model, name, canvas=canvas, tile=tile)
+            graphs = {}
+            for gname, spec in specs.items():
+                rel = f"{name}/{gname}{mod.SUFFIX}"
+                t0 = time.perf_counter()
+                coverage = mod.lower(spec, tmp / rel, precision)
+                log(f"{name}/{gname}: lowered in {time.perf_counter() - t0:.1f} s")
+                graphs[gname] = {"file": rel, **spec.io(), "macs": graph_macs(spec), "coverage": coverage}
+            warp, reason = WARP_VARIANTS[name]
+            entries[name] = {"warp_impl": warp, "warp_reason": reason, "runnable": mod.RUNNABLE, "graphs": graphs}
+        c = model.config
+        manifest = {
+            "format": FORMAT,
+            "version": VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "model": {"name": model_name, "config": c.to_dict()},
+            "source": {
+                "checkpoint": str(source) if source else None,
+                "sha256": sha256_file(source) if source else None,
+            },
+            "precision": precision,
+            "canvas": list(canvas),
+            "tile": tile,
+            "halo": c.halo,
+            "overlap": overlap,
+            "align": c.align,
+            "max_batch": 1,
+            "displacement_channels": model.displacement_channels,
+            "backends": entries,
+            "tools": tool_versions(),
+            "files": {str(p.relative_to(tmp)): sha256_file(p) for p in _files_under(tmp)},
+        }
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+@dataclass
+class Bundle:
+    """A loaded, verified manifest."""
+
+    root: Path
+    manifest: dict[str, Any]
+
+    @property
+    def backends(self) -> list[str]:
+        return list(self.manifest["backends"])
+
+    def graph_file(self, backend: str, graph: str) -> Path:
+        return self.root / self.manifest["backends"][backend]["graphs"][graph]["file"]
+
+    def reference_model(self, backend: str) -> TwoStageModel:
+        """The eager model a backend's graphs came from: same config, same warp variant.
+
+        Only its config comes from the manifest; the weights must come from the source checkpoint.
+        """
+        cfg = models.config_from_dict(self.manifest["model"]["config"])
+        warp = self.manifest["backends"][backend]["warp_impl"]
+        if hasattr(cfg, "warp_impl"):
+            import dataclasses
+
+            cfg = dataclasses.replace(cfg, warp_impl=warp)
+        return models.build(cfg)
+
+
+def load_bundle(path: str | Path, backend: str | None = None) -> Bundle:
+    """Read ``manifest.json`` and verify the sha256 of every file (of ``backend`` only, if given)."""
+    root = Path(path)
+    mf = root / "manifest.json"
+    if not root.is_dir():
+        raise BundleError(f"{root}: no such bundle folder")
+    if not mf.is_file():
+        raise BundleError(f"{root}: not a bundle (no manifest.json)")
+    try:
+        manifest = json.loads(mf.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BundleError(f"{mf}: unreadable manifest ({e})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError(f"{mf}: not an EdgeVFI bundle manifest")
+    if manifest.get("version") != VERSION:
+        raise BundleError(f"{mf}: bundle version {manifest.get('version')} is not supported (expected {VERSION})")
+    if backend is not None:
+        backends.get(backend)
+        if backend not in manifest["backends"]:
+            have = ", ".join(manifest["backends"]) or "none"
+            raise BundleError(f"{root}: bundle has no {backend} artifacts (it has: {have})")
+    prefix = f"{backend}/" if backend else ""
+    for rel, digest in manifest["files"].items():
+        if not rel.startswith(prefix):
+            continue
+        p = root / rel
+        if not p.is_file():
+            raise BundleError(f"{p}: missing from the bundle")
+        if sha256_file(p) != digest:
+            raise BundleError(f"{p}: sha256 does not match the manifest (tampered or truncated)")
+    return Bundle(root, manifest)
+
+
+class BundleBackend:
+    """A :class:`~edgevfi.runtime.backend.Backend` running a bundle's graphs in one runtime."""
+
+    def __init__(self, bundle: Bundle, backend: str, threads: int = 0) -> None:
+        m = bundle.manifest
+        entry = m["backends"].get(backend)
+        if entry is None:
+            raise BundleError(f"{bundle.root}: bundle has no {backend} artifacts (it has: {', '.join(m['backends'])})")
+        mod = backends.get(backend)
+        if not mod.RUNNABLE:
+            mod.load(bundle.graph_file(backend, "motion"))  # raises the backend's own explanation
+        self.name = backend
+        self.displacement_channels = int(m["displacement_channels"])
+        self.align = int(m["align"])
+        self.halo = int(m["halo"])
+        self.canvas_hw = (int(m["canvas"][0]), int(m["canvas"][1]))
+        self.tile = int(m["tile"])
+        self.overlap = int(m["overlap"])
+        self.max_batch = int(m["max_batch"])
+        self._motion = mod.load(bundle.graph_file(backend, "motion"), threads)
+        self._synth = mod.load(bundle.graph_file(backend, "synth"), threads)
+
+    def default_canvas(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
+        return self.canvas_hw
+
+    def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
+        m0, m1 = self._motion([img0, img1])
+        return m0, m1
+
+    def synthesize(self, src0, src1, mot0, mot1, shift0, shift1, t) -> Tensor:
+        return self._synth([src0, src1, mot0, mot1, shift0, shift1, t])[0]

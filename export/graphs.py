@@ -1,0 +1,193 @@
+"""A model + checkpoint → its static-shape graphs (``../shared/DESIGN.md`` §3).
+
+* ``motion``: both frames resized to one fixed canvas → the two motion tensors.
+* ``synth``: one fixed-size tile (window incl. halo) of both sources, their motion, the integer
+  shifts and ``t`` → the tile at time ``t``.
+
+Which warping implementation a backend gets is data (:data:`WARP_VARIANTS`), with the measured
+reason: the scatter reference where the runtime runs scatter-add correctly, the gather/scatter-free
+window ops where it does not (or where they let the whole graph be delegated).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from edgevfi import models
+from edgevfi.models.base import TwoStageModel
+
+#: backend → (warp implementation of its synth graph, why). ``torch`` is the eager reference.
+WARP_VARIANTS: dict[str, tuple[str, str]] = {
+    "torch": ("scatter", "eager reference"),
+    "onnx": ("scatter", "the dynamo exporter lowers scatter-add exactly and onnxruntime runs it (reference path)"),
+    "et": ("scatter", "ExecuTorch runs scatter-add (portable kernel); the window variant would clamp motion"),
+    "litert": ("window", "LiteRT converts scatter-add but fails at run time (deps.md)"),
+    "coreml": ("window", "Core ML rejects index_add / bitwise and (deps.md)"),
+}
+
+#: the motion canvas of exported bundles: 16:9 with its long side at the models' 512 limit
+DEFAULT_CANVAS: tuple[int, int] = (288, 512)
+DEFAULT_TILE = 384
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """One static graph: a module to export, example inputs, and the I/O names."""
+
+    name: str
+    module: nn.Module
+    example_inputs: tuple[Tensor, ...]
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+
+    def io(self) -> dict[str, list[dict]]:
+        """Input/output names, shapes and dtypes, as recorded in a bundle manifest."""
+        with torch.no_grad():
+            outs = self.module(*self.example_inputs)
+        outs = outs if isinstance(outs, tuple) else (outs,)
+
+        def describe(names, tensors):
+            return [
+                {"name": n, "shape": list(x.shape), "dtype": str(x.dtype).removeprefix("torch.")}
+                for n, x in zip(names, tensors, strict=True)
+            ]
+
+        return {"inputs": describe(self.input_names, self.example_inputs), "outputs": describe(self.output_names, outs)}
+
+
+class MotionGraph(nn.Module):
+    """``motion`` stage with fixed canvas inputs."""
+
+    def __init__(self, model: TwoStageModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
+        return self.model.motion(img0, img1)
+
+
+class SynthGraph(nn.Module):
+    """``synthesize`` stage on one fixed-size window."""
+
+    def __init__(self, model: TwoStageModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, src0: Tensor, src1: Tensor, mot0: Tensor, mot1: Tensor, shift0: Tensor, shift1: Tensor, t: Tensor
+    ) -> Tensor:
+        return self.model.synthesize(src0, src1, mot0, mot1, shift0, shift1, t)
+
+
+def with_warp(model: TwoStageModel, warp_impl: str) -> TwoStageModel:
+    """The same weights with another warping implementation (``scatter`` or ``window``)."""
+    if not hasattr(model.config, "warp_impl") or model.config.warp_impl == warp_impl:
+        return model
+    variant = models.build(dataclasses.replace(model.config, warp_impl=warp_impl))
+    variant.load_state_dict(model.state_dict())
+    return variant.eval()
+
+
+def _only_children_used(model: nn.Module, run) -> nn.Module:
+    """A copy of ``model`` keeping only the child modules that ``run`` calls (at any depth).
+
+    ExecuTorch refuses unused lifted constants (e.g. the motion stage's cost-volume offsets in the
+    synth graph), and dropping what a graph never calls also keeps artifacts small. Non-persistent
+    buffers become persistent in the copy: ExecuTorch cannot lift them (``Missing input spec``).
+    """
+    owner = {}
+    for name, child in model.named_children():
+        for sub in child.modules():
+            owner[id(sub)] = name
+    used: set[str] = set()
+    hooks = [
+        sub.register_forward_pre_hook(lambda m, _a: used.add(owner[id(m)]))
+        for sub in model.modules()
+        if id(sub) in owner
+    ]
+    try:
+        with torch.no_grad():
+            run(model)
+    finally:
+        for h in hooks:
+            h.remove()
+    slim = copy.copy(model)
+    slim._modules = {k: copy.deepcopy(v) for k, v in model._modules.items() if k in used}
+    for sub in slim.modules():
+        sub._non_persistent_buffers_set = set()
+    return slim
+
+
+def example_synth_inputs(
+    model: TwoStageModel, tile: int, batch: int = 1, seed: int = 0, motion_px: float = 3.0
+) -> tuple[Tensor, ...]:
+    """Seeded synth inputs: images in [0, 1], smooth motion of a few pixels, integer shifts, t."""
+    g = torch.Generator().manual_seed(seed)
+    channels = _motion_channels(model)
+    src0 = torch.rand(batch, 3, tile, tile, generator=g)
+    src1 = torch.rand(batch, 3, tile, tile, generator=g)
+    coarse = torch.randn(batch, 2 * channels, max(1, tile // 32), max(1, tile // 32), generator=g) * motion_px
+    mot = nn.functional.interpolate(coarse, size=(tile, tile), mode="bilinear", align_corners=False)
+    shift0 = torch.randint(-4, 5, (batch, 2), generator=g).float()
+    shift1 = torch.randint(-4, 5, (batch, 2), generator=g).float()
+    t = torch.rand(batch, generator=g) * 0.8 + 0.1
+    return src0, src1, mot[:, :channels], mot[:, channels:], shift0, shift1, t
+
+
+def example_motion_inputs(canvas: tuple[int, int], seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Seeded motion inputs: a smooth random texture and a shifted copy of it (real motion)."""
+    g = torch.Generator().manual_seed(seed)
+    H, W = canvas
+    base = torch.rand(1, 3, H // 8 + 2, W // 8 + 2, generator=g)
+    big = nn.functional.interpolate(base, size=(H + 16, W + 16), mode="bicubic", align_corners=False).clamp(0, 1)
+    fine = torch.rand(1, 3, H + 16, W + 16, generator=g) * 0.2
+    tex = (0.8 * big + fine).clamp(0, 1)
+    return tex[..., 8 : 8 + H, 8 : 8 + W].contiguous(), tex[..., 5 : 5 + H, 11 : 11 + W].contiguous()
+
+
+def _motion_channels(model: TwoStageModel) -> int:
+    with torch.no_grad():
+        m0, _ = model.motion(torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64))
+    return m0.shape[1]
+
+
+def build_graphs(
+    model: TwoStageModel,
+    backend: str,
+    canvas: tuple[int, int] = DEFAULT_CANVAS,
+    tile: int = DEFAULT_TILE,
+    batch: int = 1,
+    warp: str | None = None,
+) -> dict[str, GraphSpec]:
+    """The static graphs of ``model`` for ``backend``: its warp variant from :data:`WARP_VARIANTS`
+    unless ``warp`` overrides it."""
+    if backend not in WARP_VARIANTS:
+        raise ValueError(f"unknown backend {backend!r} (known: {', '.join(WARP_VARIANTS)})")
+    c = model.config
+    if tile % c.align or canvas[0] % c.canvas_multiple or canvas[1] % c.canvas_multiple:
+        raise ValueError(
+            f"tile {tile} must be a multiple of {c.align} and canvas {canvas} of {c.canvas_multiple} for {c.family}"
+        )
+    warp = warp or WARP_VARIANTS[backend][0]
+    if warp not in ("scatter", "window"):
+        raise ValueError(f"unknown warp implementation {warp!r} (scatter or window)")
+    variant = with_warp(model.eval(), warp)
+    motion_inputs = example_motion_inputs(canvas)
+    synth_inputs = example_synth_inputs(variant, tile, batch)
+    motion = MotionGraph(_only_children_used(variant, lambda m: m.motion(*motion_inputs))).eval()
+    synth = SynthGraph(_only_children_used(variant, lambda m: m.synthesize(*synth_inputs))).eval()
+    return {
+        "motion": GraphSpec("motion", motion, motion_inputs, ("img0", "img1"), ("m0", "m1")),
+        "synth": GraphSpec(
+            "synth",
+            synth,
+            synth_inputs,
+            ("src0", "src1", "mot0", "mot1", "shift0", "shift1", "t"),
+            ("out",),
+        ),
+    }
