@@ -62,6 +62,7 @@ def _make_runner(args: argparse.Namespace):
     if getattr(args, "checkpoint", None) or getattr(args, "model", None):
         raise CLIError("--bundle runs the bundle's own model: drop --model/--checkpoint")
     try:
+        from export.backends import BackendError
         from export.bundle import BundleBackend, BundleError, load_bundle
     except ImportError as e:
         raise CLIError(f"running bundles needs the export extras (pip install -e '.[export]'): {e}") from None
@@ -73,7 +74,7 @@ def _make_runner(args: argparse.Namespace):
             backend = runnable[0]
         loaded = load_bundle(bundle, backend)
         bb = BundleBackend(loaded, backend, threads)
-    except BundleError as e:
+    except (BundleError, BackendError) as e:
         raise CLIError(str(e)) from None
     if args.tile not in (None, bb.tile):
         raise CLIError(f"{bundle} was exported for {bb.tile}px tiles; drop --tile or re-export")

@@ -289,3 +289,14 @@ def test_shape_and_radius_validation() -> None:
         window_splat_sum(img, torch.rand(1, 2, 4, 5), radius=-1)
     with pytest.raises(ValueError):
         forward_splat(img, torch.rand(1, 2, 4, 5), torch.rand(1, 3, 4, 5))
+
+
+@pytest.mark.parametrize("factor", [2, 4, 8])
+@pytest.mark.parametrize("hw", [(32, 40), (64, 96), (96, 64)])
+def test_downsample_equals_antialiased_interpolate(factor, hw):
+    from edgevfi.ops.warp import downsample, downsample_kernel
+
+    x = torch.rand(2, 3, *hw, generator=torch.Generator().manual_seed(factor))
+    want = F.interpolate(x, size=(hw[0] // factor, hw[1] // factor), mode="bilinear", antialias=True)
+    assert torch.allclose(downsample(x, factor), want, atol=1e-6)
+    assert torch.allclose(downsample(x, factor, downsample_kernel(factor, 3)), want, atol=1e-6)

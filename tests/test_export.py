@@ -1,0 +1,210 @@
+"""Export → load → run → compare, for every backend, on a tiny model with tiny static shapes.
+
+One bundle with all four backends is exported once per session (the slow part: ExecuTorch,
+LiteRT and Core ML lowering); the tests then load, run and tamper with copies of it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("executorch")
+pytest.importorskip("litert_torch")
+pytest.importorskip("coremltools")
+pytest.importorskip("onnxruntime")
+
+from conftest import moving_pair, tiny_model  # noqa: E402
+
+from edgevfi.checkpoint import save_checkpoint  # noqa: E402
+from edgevfi.cli import main  # noqa: E402
+from edgevfi.models.blocks import local_correlation  # noqa: E402
+from edgevfi.runtime import Runner  # noqa: E402
+from edgevfi.runtime.backend import EagerBackend  # noqa: E402
+from export import backends  # noqa: E402
+from export.bundle import BundleBackend, BundleError, load_bundle, write_bundle  # noqa: E402
+from export.graphs import WARP_VARIANTS, build_graphs, with_warp  # noqa: E402
+from export.parity import check  # noqa: E402
+
+CANVAS = (64, 96)
+TILE = 128
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> tuple[Path, Path, torch.nn.Module]:
+    root = tmp_path_factory.mktemp("export")
+    model = tiny_model("apr-s")
+    ckpt = save_checkpoint(model, root / "tiny.safetensors")
+    bundle = write_bundle(
+        model,
+        root / "bundle",
+        ["onnx", "et", "litert", "coreml"],
+        model_name="tiny-apr",
+        source=ckpt,
+        canvas=CANVAS,
+        tile=TILE,
+        log=lambda *_: None,
+    )
+    return bundle, ckpt, model
+
+
+def test_manifest_records_shapes_hashes_and_coverage(exported):
+    bundle, ckpt, model = exported
+    m = json.loads((bundle / "manifest.json").read_text())
+    assert m["canvas"] == list(CANVAS) and m["tile"] == TILE and m["halo"] == model.config.halo
+    assert set(m["backends"]) == {"onnx", "et", "litert", "coreml"}
+    synth = m["backends"]["et"]["graphs"]["synth"]
+    assert [i["name"] for i in synth["inputs"]] == ["src0", "src1", "mot0", "mot1", "shift0", "shift1", "t"]
+    assert synth["inputs"][0]["shape"] == [1, 3, TILE, TILE]
+    assert synth["outputs"][0]["shape"] == [1, 3, TILE, TILE]
+    assert m["source"]["sha256"] and m["tools"]["torch"]
+    # Every file (Core ML packages are folders) is listed with its hash.
+    on_disk = {str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file() and p.name != "manifest.json"}
+    assert set(m["files"]) == on_disk
+    for name, entry in m["backends"].items():
+        assert entry["warp_impl"] == WARP_VARIANTS[name][0]
+        for g in entry["graphs"].values():
+            assert g["coverage"]["total"] > 0 and g["macs"] > 0
+
+
+@pytest.mark.parametrize("backend", ["onnx", "et", "litert"])
+def test_graphs_match_eager(exported, backend):
+    bundle, _, model = exported
+    loaded = load_bundle(bundle, backend)
+    specs = build_graphs(model, backend, canvas=CANVAS, tile=TILE)
+    for name, spec in specs.items():
+        run = backends.get(backend).load(loaded.graph_file(backend, name), threads=1)
+        with torch.no_grad():
+            ref = spec.module(*spec.example_inputs)
+        ref = ref if isinstance(ref, tuple) else (ref,)
+        outs = run(list(spec.example_inputs))
+        for o, r in zip(outs, ref, strict=True):
+            assert o.shape == r.shape
+            assert (o - r).abs().max() <= 1e-4 * max(1.0, float(r.abs().max()))
+
+
+@pytest.mark.parametrize("backend", ["onnx", "et", "litert"])
+def test_bundle_runner_matches_eager_on_odd_sizes(exported, backend):
+    """Same TilePlan, same canvas: the bundle's frames equal eager PyTorch's (≥ 50 dB)."""
+    bundle, _, model = exported
+    bb = BundleBackend(load_bundle(bundle, backend), backend, threads=1)
+    eager = EagerBackend(with_warp(model, WARP_VARIANTS[backend][0]), max_batch=1, canvas_hw=CANVAS, tile=TILE)
+    for h, w in ((45, 77), (131, 203)):
+        a, b = moving_pair(h, w, dx=4, dy=-2)
+        (got,) = Runner(bb, overlap=bb.overlap).interpolate(a, b, [0.5])
+        (want,) = Runner(eager, overlap=bb.overlap).interpolate(a, b, [0.5])
+        assert got.shape == (1, 3, h, w)
+        mse = float(((got - want) ** 2).mean())
+        assert mse == 0 or 10 * torch.log10(torch.tensor(1 / mse)) >= 50
+
+
+def test_check_report_passes(exported, tmp_path):
+    bundle, ckpt, _ = exported
+    report = check(bundle, backend_names=["onnx", "coreml"], checkpoint=ckpt, threads=1, log=lambda *_: None)
+    assert report["pass"]
+    onnx = report["backends"]["onnx"]
+    assert onnx["graphs"]["synth"]["max_abs"] <= 1e-4 and onnx["summary"]["min_psnr_vs_reference"] >= 50
+    assert report["backends"]["coreml"]["executed"] is False
+    assert report["reference"]["device"] == "cpu"
+
+
+def test_reference_file_round_trip(exported, tmp_path):
+    bundle, ckpt, model = exported
+    from export.parity import make_reference, read_reference
+
+    ref = tmp_path / "ref.npz"
+    make_reference(load_bundle(bundle), model, ref)
+    meta, arrays = read_reference(ref, load_bundle(bundle))
+    assert meta["device"] == "cpu" and arrays
+    report = check(bundle, backend_names=["onnx"], reference=ref, checkpoint=ckpt, threads=1, log=lambda *_: None)
+    assert report["pass"] and report["reference"]["file"] == str(ref)
+
+
+def _copy(bundle: Path, dest: Path) -> Path:
+    shutil.copytree(bundle, dest)
+    return dest
+
+
+def test_tampered_or_truncated_artifact_is_refused(exported, tmp_path):
+    bundle, _, _ = exported
+    bad = _copy(bundle, tmp_path / "tampered")
+    art = bad / "onnx" / "synth.onnx"
+    data = bytearray(art.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    art.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match="sha256"):
+        load_bundle(bad, "onnx")
+    load_bundle(bad, "et")  # other backends' files are intact
+    short = _copy(bundle, tmp_path / "truncated")
+    pte = short / "et" / "motion.pte"
+    pte.write_bytes(pte.read_bytes()[:1000])
+    with pytest.raises(BundleError, match="tampered or truncated"):
+        load_bundle(short, "et")
+    gone = _copy(bundle, tmp_path / "missing")
+    (gone / "litert" / "synth.tflite").unlink()
+    with pytest.raises(BundleError, match="missing"):
+        load_bundle(gone, "litert")
+
+
+def test_cli_errors_are_one_line(exported, tmp_path, capsys):
+    bundle, _, _ = exported
+    a, b = moving_pair(40, 56)
+    from edgevfi.io import save_image
+
+    save_image(a[0], tmp_path / "a.png")
+    save_image(b[0], tmp_path / "b.png")
+    cases = [
+        (["export", "--backend", "tpu", "--out", str(tmp_path / "x")], "unknown backend 'tpu'"),
+        (["export", "--out", str(bundle)], "already exists"),
+        (["check", str(tmp_path / "nope")], "no such bundle"),
+        (["check", str(bundle), "--backend", "foo"], "unknown backend"),
+        (
+            ["interpolate", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o", str(tmp_path / "o.png"),
+             "--bundle", str(bundle), "--backend", "coreml"],
+            "cannot run on Linux",
+        ),
+        (
+            ["interpolate", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o", str(tmp_path / "o.png"),
+             "--backend", "et"],
+            "pass --bundle",
+        ),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "o.png").exists() and not (tmp_path / "x").exists()
+
+
+def test_cli_interpolates_with_a_bundle(exported, tmp_path, capsys):
+    bundle, _, _ = exported
+    a, b = moving_pair(50, 70)
+    from edgevfi.io import save_image
+
+    save_image(a[0], tmp_path / "a.png")
+    save_image(b[0], tmp_path / "b.png")
+    out = tmp_path / "mid.png"
+    argv = ["interpolate", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o", str(out), "--bundle", str(bundle)]
+    assert main([*argv, "--backend", "litert", "--threads", "1"]) == 0
+    assert out.is_file() and "litert bundle" in capsys.readouterr().out
+
+
+def test_unknown_backend_is_a_clear_error():
+    with pytest.raises(backends.BackendError, match="unknown backend 'tpu'"):
+        backends.parse_backends("et,tpu")
+
+
+def test_correlation_as_grouped_conv_equals_reduction():
+    g = torch.Generator().manual_seed(0)
+    f0, f1 = torch.rand(2, 8, 9, 11, generator=g), torch.rand(2, 8, 9, 11, generator=g)
+    got = local_correlation(f0, f1, 2)
+    from edgevfi.models.blocks import channel_norm
+
+    n0 = channel_norm(f0) / 8**0.5
+    n1 = torch.nn.functional.pad(channel_norm(f1) / 8**0.5, (2, 2, 2, 2))
+    taps = [(n0 * n1[:, :, 2 + dy : 11 + dy, 2 + dx : 13 + dx]).sum(1) for dy in range(-2, 3) for dx in range(-2, 3)]
+    assert torch.allclose(got, torch.stack(taps, 1), atol=1e-6)
