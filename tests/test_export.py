@@ -18,17 +18,17 @@ pytest.importorskip("litert_torch")
 pytest.importorskip("coremltools")
 pytest.importorskip("onnxruntime")
 
-from conftest import moving_pair, tiny_model  # noqa: E402
+from conftest import moving_pair, tiny_model
 
-from edgevfi.checkpoint import save_checkpoint  # noqa: E402
-from edgevfi.cli import main  # noqa: E402
-from edgevfi.models.blocks import local_correlation  # noqa: E402
-from edgevfi.runtime import Runner  # noqa: E402
-from edgevfi.runtime.backend import EagerBackend  # noqa: E402
-from export import backends  # noqa: E402
-from export.bundle import BundleBackend, BundleError, load_bundle, write_bundle  # noqa: E402
-from export.graphs import WARP_VARIANTS, build_graphs, with_warp  # noqa: E402
-from export.parity import check  # noqa: E402
+from edgevfi.checkpoint import save_checkpoint
+from edgevfi.cli import main
+from edgevfi.models.blocks import local_correlation
+from edgevfi.runtime import Runner
+from edgevfi.runtime.backend import EagerBackend
+from export import backends
+from export.bundle import BundleBackend, BundleError, load_bundle, write_bundle
+from export.graphs import WARP_VARIANTS, build_graphs, with_warp
+from export.parity import check
 
 CANVAS = (64, 96)
 TILE = 128
@@ -53,7 +53,7 @@ def exported(tmp_path_factory) -> tuple[Path, Path, torch.nn.Module]:
 
 
 def test_manifest_records_shapes_hashes_and_coverage(exported):
-    bundle, ckpt, model = exported
+    bundle, _, model = exported
     m = json.loads((bundle / "manifest.json").read_text())
     assert m["canvas"] == list(CANVAS) and m["tile"] == TILE and m["halo"] == model.config.halo
     assert set(m["backends"]) == {"onnx", "et", "litert", "coreml"}
@@ -163,13 +163,29 @@ def test_cli_errors_are_one_line(exported, tmp_path, capsys):
         (["check", str(tmp_path / "nope")], "no such bundle"),
         (["check", str(bundle), "--backend", "foo"], "unknown backend"),
         (
-            ["interpolate", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o", str(tmp_path / "o.png"),
-             "--bundle", str(bundle), "--backend", "coreml"],
+            [
+                "interpolate",
+                str(tmp_path / "a.png"),
+                str(tmp_path / "b.png"),
+                "-o",
+                str(tmp_path / "o.png"),
+                "--bundle",
+                str(bundle),
+                "--backend",
+                "coreml",
+            ],
             "cannot run on Linux",
         ),
         (
-            ["interpolate", str(tmp_path / "a.png"), str(tmp_path / "b.png"), "-o", str(tmp_path / "o.png"),
-             "--backend", "et"],
+            [
+                "interpolate",
+                str(tmp_path / "a.png"),
+                str(tmp_path / "b.png"),
+                "-o",
+                str(tmp_path / "o.png"),
+                "--backend",
+                "et",
+            ],
             "pass --bundle",
         ),
     ]
