@@ -25,10 +25,9 @@ import torch
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
-from edgevfi import models
 from edgevfi.models.base import TwoStageModel
 from export import backends
-from export.graphs import DEFAULT_CANVAS, DEFAULT_TILE, WARP_VARIANTS, GraphSpec, build_graphs
+from export.graphs import DEFAULT_CANVAS, DEFAULT_TILE, ROUTE_VARIANTS, WARP_VARIANTS, GraphSpec, build_graphs
 
 FORMAT = "edgevfi-bundle"
 VERSION = 1
@@ -114,7 +113,10 @@ def write_bundle(
                 log(f"{name}/{gname}: lowered in {time.perf_counter() - t0:.1f} s")
                 graphs[gname] = {"file": rel, **spec.io(), "macs": graph_macs(spec), "coverage": coverage}
             warp, reason = WARP_VARIANTS[name]
-            entries[name] = {"warp_impl": warp, "warp_reason": reason, "runnable": mod.RUNNABLE, "graphs": graphs}
+            entry = {"warp_impl": warp, "warp_reason": reason, "runnable": mod.RUNNABLE, "graphs": graphs}
+            if getattr(model.config, "route_mode", "all") != "all":
+                entry["route_mode"], entry["route_reason"] = ROUTE_VARIANTS[name]
+            entries[name] = entry
         c = model.config
         manifest = {
             "format": FORMAT,
@@ -159,19 +161,6 @@ class Bundle:
 
     def graph_file(self, backend: str, graph: str) -> Path:
         return self.root / self.manifest["backends"][backend]["graphs"][graph]["file"]
-
-    def reference_model(self, backend: str) -> TwoStageModel:
-        """The eager model a backend's graphs came from: same config, same warp variant.
-
-        Only its config comes from the manifest; the weights must come from the source checkpoint.
-        """
-        cfg = models.config_from_dict(self.manifest["model"]["config"])
-        warp = self.manifest["backends"][backend]["warp_impl"]
-        if hasattr(cfg, "warp_impl"):
-            import dataclasses
-
-            cfg = dataclasses.replace(cfg, warp_impl=warp)
-        return models.build(cfg)
 
 
 def load_bundle(path: str | Path, backend: str | None = None) -> Bundle:

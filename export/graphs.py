@@ -30,6 +30,15 @@ WARP_VARIANTS: dict[str, tuple[str, str]] = {
     "coreml": ("window", "Core ML rejects index_add / bitwise and (deps.md)"),
 }
 
+#: backend → APR routing of a routed model's synth graph, and why ("all"-mode models stay "all").
+ROUTE_VARIANTS: dict[str, tuple[str, str]] = {
+    "torch": ("topk", "static top-k: fixed shapes, only k patches per block run"),
+    "onnx": ("topk", "onnxruntime runs TopK / Gather / ScatterND"),
+    "et": ("topk", "ExecuTorch runs topk / index_select / index_copy (portable kernels)"),
+    "litert": ("router", "no scatter at run time: every patch runs, gated by the router (same output)"),
+    "coreml": ("router", "Core ML rejects index_copy: every patch runs, gated by the router (same output)"),
+}
+
 #: the motion canvas of exported bundles: 16:9 with its long side at the models' 512 limit
 DEFAULT_CANVAS: tuple[int, int] = (288, 512)
 DEFAULT_TILE = 384
@@ -84,13 +93,24 @@ class SynthGraph(nn.Module):
         return self.model.synthesize(src0, src1, mot0, mot1, shift0, shift1, t)
 
 
-def with_warp(model: TwoStageModel, warp_impl: str) -> TwoStageModel:
-    """The same weights with another warping implementation (``scatter`` or ``window``)."""
-    if not hasattr(model.config, "warp_impl") or model.config.warp_impl == warp_impl:
+def with_warp(model: TwoStageModel, warp_impl: str, route_mode: str | None = None) -> TwoStageModel:
+    """The same weights with another warping implementation (``scatter`` or ``window``) and, for a
+    routed APR model, another routing implementation (``router`` or ``topk``)."""
+    changes = {}
+    if hasattr(model.config, "warp_impl") and model.config.warp_impl != warp_impl:
+        changes["warp_impl"] = warp_impl
+    if route_mode and getattr(model.config, "route_mode", "all") not in ("all", route_mode):
+        changes["route_mode"] = route_mode
+    if not changes:
         return model
-    variant = models.build(dataclasses.replace(model.config, warp_impl=warp_impl))
+    variant = models.build(dataclasses.replace(model.config, **changes))
     variant.load_state_dict(model.state_dict())
     return variant.eval()
+
+
+def variant_for(model: TwoStageModel, backend: str, warp: str | None = None) -> TwoStageModel:
+    """``model`` as ``backend`` runs it: its warp and routing variants (see the two tables)."""
+    return with_warp(model, warp or WARP_VARIANTS[backend][0], ROUTE_VARIANTS[backend][0])
 
 
 def _only_children_used(model: nn.Module, run) -> nn.Module:
@@ -176,7 +196,7 @@ def build_graphs(
     warp = warp or WARP_VARIANTS[backend][0]
     if warp not in ("scatter", "window"):
         raise ValueError(f"unknown warp implementation {warp!r} (scatter or window)")
-    variant = with_warp(model.eval(), warp)
+    variant = with_warp(model.eval(), warp, ROUTE_VARIANTS[backend][0])
     motion_inputs = example_motion_inputs(canvas)
     synth_inputs = example_synth_inputs(variant, tile, batch)
     motion = MotionGraph(_only_children_used(variant, lambda m: m.motion(*motion_inputs))).eval()

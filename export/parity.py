@@ -39,7 +39,7 @@ from edgevfi.runtime import Runner
 from edgevfi.runtime.backend import EagerBackend
 from export import backends
 from export.bundle import Bundle, BundleBackend, BundleError, load_bundle, sha256_file, tool_versions
-from export.graphs import build_graphs, example_motion_inputs, example_synth_inputs
+from export.graphs import build_graphs, example_motion_inputs, example_synth_inputs, variant_for
 
 GRAPH_TOL = 1e-4
 E2E_MIN_PSNR = 50.0
@@ -150,10 +150,8 @@ def graph_parity(bundle: Bundle, backend: str, model: TwoStageModel, reference: 
 def _eager_runner(model: TwoStageModel, bundle: Bundle, backend: str, device: str = "cpu") -> Runner:
     m = bundle.manifest
     warp = m["backends"][backend]["warp_impl"]
-    from export.graphs import with_warp
-
     eager = EagerBackend(
-        with_warp(model, warp), device=device, max_batch=1, canvas_hw=tuple(m["canvas"]), tile=int(m["tile"])
+        variant_for(model, backend, warp), device=device, max_batch=1, canvas_hw=tuple(m["canvas"]), tile=int(m["tile"])
     )
     return Runner(eager, overlap=int(m["overlap"]))
 

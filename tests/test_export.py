@@ -224,3 +224,18 @@ def test_correlation_as_grouped_conv_equals_reduction():
     n1 = torch.nn.functional.pad(channel_norm(f1) / 8**0.5, (2, 2, 2, 2))
     taps = [(n0 * n1[:, :, 2 + dy : 11 + dy, 2 + dx : 13 + dx]).sum(1) for dy in range(-2, 3) for dx in range(-2, 3)]
     assert torch.allclose(got, torch.stack(taps, 1), atol=1e-6)
+
+
+def test_routed_model_exports_static_topk_to_onnx(tmp_path):
+    """A routed APR model's ONNX synth graph is the static top-k variant and matches eager top-k."""
+    model = tiny_model("apr-s", route_mode="router")
+    torch.nn.init.constant_(model.router.linear.bias, -0.5)
+    spec = build_graphs(model, "onnx", canvas=CANVAS, tile=TILE)["synth"]
+    assert spec.module.model.config.route_mode == "topk"
+    path = tmp_path / "synth.onnx"
+    cov = backends.get("onnx").lower(spec, path)
+    assert "TopK" in cov["ops"]
+    out = backends.get("onnx").load(path, threads=1)(list(spec.example_inputs))[0]
+    with torch.no_grad():
+        dynamic = with_warp(model, "scatter").synthesize(*spec.example_inputs)
+    assert (out - dynamic).abs().max() <= 1e-4

@@ -143,3 +143,48 @@ def test_models_do_not_import_export_quantize_or_cli():
                 names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
                 for n in names:
                     assert not n.startswith(("export", "quantize", "edgevfi.cli")), f"{f.name} imports {n}"
+
+
+def _routed_pair(bias: float):
+    """The same tiny APR weights as a dynamic router and as static top-k, router biased by ``bias``."""
+    import dataclasses
+
+    from conftest import tiny_model
+
+    router = tiny_model("apr-s", route_mode="router")
+    torch.nn.init.constant_(router.router.linear.bias, bias)
+    topk = models.build(dataclasses.replace(router.config, route_mode="topk")).eval()
+    topk.load_state_dict(router.state_dict())
+    return router, topk
+
+
+def test_static_topk_equals_dynamic_router_when_choices_fit():
+    from conftest import moving_pair
+
+    a, b = moving_pair(96, 128, dx=3, dy=2)
+    # A negative bias makes the router pick few patches: at most k = keep ratio × patches per block.
+    router, topk = _routed_pair(-0.5)
+    with torch.no_grad():
+        want = router(a, b, 0.5)
+        probs = router.last_route_probs
+        got = topk(a, b, 0.5)
+    n = probs[0, 0].numel()
+    picked = (probs > 0.5).flatten(2).sum(-1)  # (B, blocks)
+    ks = torch.tensor([max(1, round(r * n)) for r in router.config.keep_ratios])
+    assert (picked <= ks).all() and picked.sum() > 0, (picked, ks)
+    assert torch.allclose(got, want, atol=1e-6)
+
+
+def test_static_topk_runs_only_k_patches():
+    from conftest import moving_pair
+
+    a, b = moving_pair(96, 128)
+    router, topk = _routed_pair(5.0)  # the router wants every patch: top-k must cut it down
+    calls: list[int] = []
+    hook = topk.refine[1].register_forward_pre_hook(lambda _m, args: calls.append(args[0].shape[0]))
+    with torch.no_grad():
+        got, want = topk(a, b, 0.5), router(a, b, 0.5)
+    hook.remove()
+    n = topk.last_route_probs[0, 0].numel()
+    assert calls == [max(1, round(topk.config.keep_ratios[0] * n))]
+    assert not torch.allclose(got, want, atol=1e-4)  # it really skipped patches the router wanted

@@ -48,10 +48,28 @@ class APRConfig(ModelConfig):
     patch: int = 32
     router_width: int = 16
     # "all": every refine block on every patch (curriculum stages 1–2 and the default export);
-    # "router": APR gating.
+    # "router": APR gating, each dynamic block run on every patch and gated (training, and the
+    # static graph for backends without gather/scatter); "topk": static top-k per block (fixed
+    # k = keep ratio × patches: gather k patches, run the block on them, put them back) — equal to
+    # "router" whenever the router picks at most k patches, with a real saving.
     route_mode: str = "all"
     warp_impl: str = "scatter"  # or "window"
     window_radius: int = 4
+
+
+def to_patches(x: Tensor, cells: int) -> tuple[Tensor, tuple[int, int, int]]:
+    """(B, C, H, W) → (B·n_h·n_w, C, cells, cells) patches in row-major order, and the grid to undo it."""
+    B, C, H, W = x.shape
+    nh, nw = H // cells, W // cells
+    p = x.reshape(B, C, nh, cells, nw, cells).permute(0, 2, 4, 1, 3, 5)
+    return p.reshape(B * nh * nw, C, cells, cells), (B, nh, nw)
+
+
+def from_patches(p: Tensor, grid: tuple[int, int, int]) -> Tensor:
+    """Inverse of :func:`to_patches`."""
+    B, nh, nw = grid
+    C, cells = p.shape[1], p.shape[-1]
+    return p.reshape(B, nh, nw, C, cells, cells).permute(0, 3, 1, 4, 2, 5).reshape(B, C, nh * cells, nw * cells)
 
 
 class PatchRouter(nn.Module):
@@ -135,28 +153,51 @@ class APRVFI(TwoStageModel):
         tfeat = self.time(t.view(B, 1, 1, 1))
         feat = self.encode(torch.cat([w0, w1, coverage[0], coverage[1]], 1), tfeat)
 
-        route = self._route(i0, i1, w0[:, -2:], w1[:, -2:])
+        logits = self._route(i0, i1, w0[:, -2:], w1[:, -2:])
         f = self.refine[0](feat)
         total = f
-        for k, block in enumerate(self.refine[1:]):
-            if route is None:
+        if logits is None:
+            for block in self.refine[1:]:
                 f = block(f)
-            else:
-                cells = c.patch // 4
-                gate = route[:, k : k + 1].repeat_interleave(cells, -2).repeat_interleave(cells, -1)
-                f = gate * block(f) + (1 - gate) * f
-            total = total + f
+                total = total + f
+        else:
+            # Routed blocks see one patch at a time (as in APR-VFI), so running a block on a subset
+            # of patches gives those patches exactly what running it on all of them would.
+            cells = c.patch // 4
+            patches, grid = to_patches(f, cells)
+            total_p, _ = to_patches(total, cells)
+            for k, block in enumerate(self.refine[1:]):
+                patches = self._routed_block(block, patches, logits[:, k], k)
+                total_p = total_p + patches
+            total = from_patches(total_p, grid)
         y = self.decode(channel_norm(total))
         mask = torch.sigmoid(y[:, :1])
         return (mask * i0 + (1 - mask) * i1 + y[:, 1:]).clamp(0, 1)
 
     def _route(self, i0: Tensor, i1: Tensor, d0: Tensor, d1: Tensor) -> Tensor | None:
-        if self.config.route_mode != "router":
+        """Router logits (B, d, n_h, n_w), or ``None`` when every block runs everywhere."""
+        if self.config.route_mode == "all":
             self.last_route_probs = None
             return None
+        if self.config.route_mode not in ("router", "topk"):
+            raise ValueError(f"unknown route_mode {self.config.route_mode!r} (all, router, topk)")
         cues = F.avg_pool2d(torch.cat([(i0 - i1).abs(), d0, d1], 1), 4)
         logits = self.router(cues)
         self.last_route_probs = torch.sigmoid(logits)
-        if self.training:
-            return straight_through_gumbel(logits)
-        return (logits > 0).to(logits.dtype)
+        return logits
+
+    def _routed_block(self, block: nn.Module, patches: Tensor, logits: Tensor, k: int) -> Tensor:
+        """One dynamic refine block on (B·n, C, p, p) patches with per-patch logits (B, n_h, n_w)."""
+        B = logits.shape[0]
+        flat = logits.reshape(B * logits.shape[1] * logits.shape[2])
+        if self.config.route_mode == "router" or self.training:
+            gate = straight_through_gumbel(flat) if self.training else (flat > 0).to(flat.dtype)
+            gate = gate.view(-1, 1, 1, 1)
+            return gate * block(patches) + (1 - gate) * patches
+        n = flat.shape[0] // B
+        keep = max(1, min(n, round(self.config.keep_ratios[k] * n)))
+        idx = torch.topk(logits.reshape(B, n), keep, dim=1).indices
+        idx = (idx + torch.arange(B, device=idx.device).view(B, 1) * n).reshape(B * keep)
+        chosen = patches.index_select(0, idx)
+        gate = (flat.index_select(0, idx) > 0).to(patches.dtype).view(-1, 1, 1, 1)
+        return patches.index_copy(0, idx, gate * block(chosen) + (1 - gate) * chosen)
