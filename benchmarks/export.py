@@ -13,14 +13,18 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
-import torch
+# This script's folder comes first on sys.path and its own name would shadow the export package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from edgevfi import models
-from export.bundle import write_bundle
-from export.parity import check, markdown
+import torch  # noqa: E402
+
+from edgevfi import models  # noqa: E402
+from export.bundle import write_bundle  # noqa: E402
+from export.parity import check, markdown  # noqa: E402
 
 
 def main() -> int:
