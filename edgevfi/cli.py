@@ -394,7 +394,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     kwargs = {"canvas": canvas} if canvas else {}
     try:
         write_bundle(
-            model, out, names, model_name=name, source=source, tile=args.tile, precision=args.precision, **kwargs
+            model,
+            out,
+            names,
+            model_name=name,
+            source=source,
+            tile=args.tile,
+            precision=args.precision,
+            warp=args.warp,
+            **kwargs,
         )
     except (BundleError, ValueError) as e:
         raise CLIError(str(e)) from None

@@ -89,9 +89,13 @@ def write_bundle(
     tile: int = DEFAULT_TILE,
     overlap: int = 32,
     precision: str = "fp32",
+    warp: str | None = None,
     log=print,
 ) -> Path:
-    """Export ``model`` for every backend in ``backend_names`` into the bundle folder ``out``."""
+    """Export ``model`` for every backend in ``backend_names`` into the bundle folder ``out``.
+
+    ``warp`` overrides the per-backend warp variant of :data:`~export.graphs.WARP_VARIANTS`.
+    """
     out = Path(out)
     if out.exists():
         raise BundleError(f"{out}: already exists (choose a new --out folder)")
@@ -104,7 +108,7 @@ def write_bundle(
         entries: dict[str, Any] = {}
         for name, mod in mods.items():
             (tmp / name).mkdir()
-            specs = build_graphs(model, name, canvas=canvas, tile=tile)
+            specs = build_graphs(model, name, canvas=canvas, tile=tile, warp=warp)
             graphs = {}
             for gname, spec in specs.items():
                 rel = f"{name}/{gname}{mod.SUFFIX}"
@@ -112,8 +116,10 @@ def write_bundle(
                 coverage = mod.lower(spec, tmp / rel, precision)
                 log(f"{name}/{gname}: lowered in {time.perf_counter() - t0:.1f} s")
                 graphs[gname] = {"file": rel, **spec.io(), "macs": graph_macs(spec), "coverage": coverage}
-            warp, reason = WARP_VARIANTS[name]
-            entry = {"warp_impl": warp, "warp_reason": reason, "runnable": mod.RUNNABLE, "graphs": graphs}
+            impl, reason = WARP_VARIANTS[name]
+            if warp and warp != impl:
+                impl, reason = warp, f"--warp {warp} (default for {name}: {impl}, {reason})"
+            entry = {"warp_impl": impl, "warp_reason": reason, "runnable": mod.RUNNABLE, "graphs": graphs}
             if getattr(model.config, "route_mode", "all") != "all":
                 entry["route_mode"], entry["route_reason"] = ROUTE_VARIANTS[name]
             entries[name] = entry
