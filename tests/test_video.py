@@ -528,7 +528,7 @@ def test_ctrl_c_removes_temp_file(clips, tmp_path):
     while not list(tmp_path.glob(".interrupted.*")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     assert proc.poll() is None, "finished before it could be interrupted"
-    time.sleep(0.2)  # mid-run: frames are being encoded into the temp file
+    time.sleep(0.05)  # mid-run: frames are being encoded into the temp file
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
