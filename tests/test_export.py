@@ -239,3 +239,20 @@ def test_routed_model_exports_static_topk_to_onnx(tmp_path):
     with torch.no_grad():
         dynamic = with_warp(model, "scatter").synthesize(*spec.example_inputs)
     assert (out - dynamic).abs().max() <= 1e-4
+
+
+def test_cli_eval_runs_a_bundle(exported, tmp_path, capsys):
+    bundle, _, _ = exported
+    from edgevfi.io import save_image
+
+    seq = tmp_path / "data" / "seq"
+    seq.mkdir(parents=True)
+    a, b = moving_pair(48, 64, dx=4, dy=2)
+    _, mid = moving_pair(48, 64, dx=2, dy=1)
+    for name, img in (("im1", a), ("im2", mid), ("im3", b)):
+        save_image(img[0], seq / f"{name}.png")
+    out = tmp_path / "r.json"
+    argv = ["eval", str(tmp_path / "data"), "--bundle", str(bundle), "--backend", "onnx", "--json", str(out)]
+    assert main(argv) == 0
+    result = json.loads(out.read_text())
+    assert result["n"] == 1 and result["model"] == "tiny-apr (onnx bundle)" and result["mean_psnr"] > 10
