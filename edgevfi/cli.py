@@ -364,8 +364,22 @@ def _bundle_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--backend", choices=("torch", "et", "litert", "onnx", "coreml"), help="runtime for --bundle")
 
 
+def _quiet_toolchains() -> None:
+    """Silence the exporters' progress bars and deprecation chatter (EDGEVFI_DEBUG=1 keeps them)."""
+    if os.environ.get("EDGEVFI_DEBUG"):
+        return
+    import logging
+    import warnings
+
+    os.environ.setdefault("TQDM_DISABLE", "1")
+    warnings.filterwarnings("ignore")
+    for name in ("coremltools", "torch.export", "torch._export", "onnxscript", "torch.onnx"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Export the selected model's static graphs into a bundle folder."""
+    _quiet_toolchains()
     try:
         from export import backends
         from export.bundle import BundleError, write_bundle
@@ -412,6 +426,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Parity report of a bundle; exit 1 when a gate fails."""
+    _quiet_toolchains()
     try:
         from export import backends, parity
         from export.bundle import BundleError, load_bundle

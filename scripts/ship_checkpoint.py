@@ -42,6 +42,13 @@ def main() -> None:
     macs = count_macs(model, (720, 1280))
     dst = models.WEIGHTS_DIR / f"{args.name}.safetensors"
     dst.parent.mkdir(parents=True, exist_ok=True)
+    # A run that fine-tuned the shipped weights of this very name overwrites its own start point:
+    # keep the card of what it started from, so the full training history stays on record.
+    init_from = None
+    old_card = dst.with_suffix(".json")
+    if run_cfg.get("init") and Path(run_cfg["init"]).resolve() == dst.resolve() and old_card.exists():
+        old = json.loads(old_card.read_text())
+        init_from = {"sha256": old.get("sha256"), "training": old.get("training"), "val": old.get("val")}
     with atomic_output(dst) as tmp:
         shutil.copyfile(src, tmp)
     card = {
@@ -54,6 +61,7 @@ def main() -> None:
             "run": str(run_dir),
             "step": meta.get("extra", {}).get("step"),
             "config": run_cfg,
+            "init_from": init_from,
             "data": "real footage: ../shared/data/train (63 clips) + ../shared/data/videos (8 clips after "
             "excluding footage that overlaps evaluation benchmarks); never the val set",
         },
