@@ -61,11 +61,9 @@ def _make_runner(args: argparse.Namespace):
         return Runner(EagerBackend(model, device=args.device), tile=args.tile), name
     if getattr(args, "checkpoint", None) or getattr(args, "model", None):
         raise CLIError("--bundle runs the bundle's own model: drop --model/--checkpoint")
-    try:
-        from export.backends import BackendError
-        from export.bundle import BundleBackend, BundleError, load_bundle
-    except ImportError as e:
-        raise CLIError(f"running bundles needs the export extras (pip install -e '.[export]'): {e}") from None
+    backends, bundle_mod, _ = _export_package("running bundles")
+    BackendError, BundleError = backends.BackendError, bundle_mod.BundleError
+    BundleBackend, load_bundle = bundle_mod.BundleBackend, bundle_mod.load_bundle
     try:
         if backend is None:
             runnable = [b for b, e in load_bundle(bundle).manifest["backends"].items() if e["runnable"]]
@@ -377,14 +375,20 @@ def _quiet_toolchains() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def cmd_export(args: argparse.Namespace) -> int:
-    """Export the selected model's static graphs into a bundle folder."""
+def _export_package(verb: str):
+    """``(backends, bundle, parity)`` modules of the export package, or a one-line install hint."""
     _quiet_toolchains()
     try:
-        from export import backends
-        from export.bundle import BundleError, write_bundle
+        from export import backends, bundle, parity
     except ImportError as e:
-        raise CLIError(f"export needs the export extras (pip install -e '.[export]'): {e}") from None
+        raise CLIError(f"{verb} needs the export extras (pip install -e '.[export]'): {e}") from None
+    return backends, bundle, parity
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export the selected model's static graphs into a bundle folder."""
+    backends, bundle, _ = _export_package("export")
+    BundleError, write_bundle = bundle.BundleError, bundle.write_bundle
     from edgevfi import models
 
     try:
@@ -426,12 +430,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     """Parity report of a bundle; exit 1 when a gate fails."""
-    _quiet_toolchains()
-    try:
-        from export import backends, parity
-        from export.bundle import BundleError, load_bundle
-    except ImportError as e:
-        raise CLIError(f"check needs the export extras (pip install -e '.[export]'): {e}") from None
+    backends, bundle, parity = _export_package("check")
+    BundleError, load_bundle = bundle.BundleError, bundle.load_bundle
     from edgevfi.io import atomic_output, check_output_path
 
     try:
