@@ -65,12 +65,13 @@ def _make_runner(args: argparse.Namespace):
     BackendError, BundleError = backends.BackendError, bundle_mod.BundleError
     BundleBackend, load_bundle = bundle_mod.BundleBackend, bundle_mod.load_bundle
     try:
+        # One load verifies the hashes: of every file when the backend is still to be chosen.
+        loaded = load_bundle(bundle, backend)
         if backend is None:
-            runnable = [b for b, e in load_bundle(bundle).manifest["backends"].items() if e["runnable"]]
+            runnable = [b for b, e in loaded.manifest["backends"].items() if e["runnable"]]
             if not runnable:
                 raise CLIError(f"{bundle}: bundle has no backend that runs on this machine")
             backend = runnable[0]
-        loaded = load_bundle(bundle, backend)
         bb = BundleBackend(loaded, backend, threads)
     except (BundleError, BackendError) as e:
         raise CLIError(str(e)) from None
@@ -398,10 +399,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.precision == "fp16" and names != ["coreml"]:
         raise CLIError("--precision fp16 applies to Core ML only (--backend coreml)")
     out = Path(args.out)
-    if out.exists():
-        raise CLIError(f"{out}: already exists (choose a new --out folder)")
-    if not out.parent.exists():
-        raise CLIError(f"{out}: parent folder {out.parent} does not exist")
     model = _load_model(args)
     if args.checkpoint:
         source, name = Path(args.checkpoint), Path(args.checkpoint).stem

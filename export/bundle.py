@@ -221,15 +221,15 @@ class BundleBackend:
         self.tile = int(m["tile"])
         self.overlap = int(m["overlap"])
         self.max_batch = int(m["max_batch"])
-        self._motion = mod.load(bundle.graph_file(backend, "motion"), threads)
-        self._synth = mod.load(bundle.graph_file(backend, "synth"), threads)
+        #: graph name → runner (inputs in order → outputs in order)
+        self.graphs = {g: mod.load(bundle.graph_file(backend, g), threads) for g in ("motion", "synth")}
 
     def default_canvas(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
         return self.canvas_hw
 
     def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
-        m0, m1 = self._motion([img0, img1])
+        m0, m1 = self.graphs["motion"]([img0, img1])
         return m0, m1
 
     def synthesize(self, src0, src1, mot0, mot1, shift0, shift1, t) -> Tensor:
-        return self._synth([src0, src1, mot0, mot1, shift0, shift1, t])[0]
+        return self.graphs["synth"]([src0, src1, mot0, mot1, shift0, shift1, t])[0]

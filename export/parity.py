@@ -123,13 +123,12 @@ def _motion_scale(bundle: Bundle, channels: int, out: Tensor) -> Tensor:
     return scale.view(1, -1, 1, 1)
 
 
-def graph_parity(bundle: Bundle, backend: str, model: TwoStageModel, reference: dict, threads: int) -> dict:
-    """Max-abs difference of each graph of ``backend`` vs ``reference`` on the seeded inputs."""
-    mod = backends.get(backend)
+def graph_parity(bundle: Bundle, runtime: BundleBackend, model: TwoStageModel, reference: dict) -> dict:
+    """Max-abs difference of each graph of ``runtime`` vs ``reference`` on the seeded inputs."""
     channels = int(bundle.manifest["displacement_channels"])
     result = {}
     for graph, ref_rows in reference.items():
-        run = mod.load(bundle.graph_file(backend, graph), threads)
+        run = runtime.graphs[graph]
         worst, worst_px = 0.0, 0.0
         for inputs, ref in zip(_graph_inputs(model, bundle, graph), ref_rows, strict=True):
             outs = run(list(inputs))
@@ -156,16 +155,9 @@ def _eager_runner(model: TwoStageModel, bundle: Bundle, backend: str, device: st
     return Runner(eager, overlap=int(m["overlap"]))
 
 
-def end_to_end(
-    bundle: Bundle,
-    backend: str,
-    items: list[dict[str, Any]],
-    reference: dict[str, Tensor],
-    threads: int,
-) -> list[dict]:
+def end_to_end(runtime: BundleBackend, items: list[dict[str, Any]], reference: dict[str, Tensor]) -> list[dict]:
     """PSNR of the bundle's frames vs the reference frames and, for both, vs ground truth."""
-    bb = BundleBackend(bundle, backend, threads)
-    runner = Runner(bb, overlap=bb.overlap)
+    runner = Runner(runtime, overlap=runtime.overlap)
     rows = []
     for item in items:
         t0 = time.perf_counter()
@@ -291,10 +283,10 @@ def check(
     log=print,
 ) -> dict:
     """Parity report of every (requested) backend in a bundle; see the module docstring."""
-    bundle = load_bundle(bundle_path)
+    # Each load verifies hashes: of the requested backends' files, or of every file.
+    for name in backend_names or [None]:
+        bundle = load_bundle(bundle_path, name)
     names = backend_names or bundle.backends
-    for name in names:
-        load_bundle(bundle_path, name)  # verifies the hashes of that backend's files
     model = source_model(bundle, checkpoint)
     items = collect_items(data, limit)
     ref_meta, ref_arrays = read_reference(reference, bundle) if reference else (None, None)
@@ -340,8 +332,9 @@ def check(
             graph_ref = reference_outputs(model, bundle, name)
             frames = eager_frames(_eager_runner(model, bundle, name), items)
         row["executed"] = True
-        row["graphs"] = graph_parity(bundle, name, model, graph_ref, threads)
-        row["e2e"] = end_to_end(bundle, name, items, frames, threads)
+        runtime = BundleBackend(bundle, name, threads)
+        row["graphs"] = graph_parity(bundle, runtime, model, graph_ref)
+        row["e2e"] = end_to_end(runtime, items, frames)
         e2e = row["e2e"]
         row["summary"] = {
             "min_psnr_vs_reference": min(r["psnr_vs_reference"] for r in e2e),

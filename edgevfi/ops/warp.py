@@ -25,6 +25,7 @@ Two families of ops
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -359,13 +360,22 @@ def downsample(img: Tensor, factor: int, kernel: Tensor | None = None) -> Tensor
     if kernel is None:
         kernel = downsample_kernel(s, img.shape[1])
     kernel = kernel.to(img)
-    # The normaliser depends on the static shape only: built in numpy, it is a graph constant.
+    num = F.conv2d(img, kernel, stride=s, padding=s // 2, groups=img.shape[1])
+    return num / torch.from_numpy(_downsample_normaliser(H, W, s)).to(img)
+
+
+@functools.lru_cache(maxsize=64)
+def _downsample_normaliser(h: int, w: int, s: int) -> np.ndarray:
+    """Sum of the in-image tap weights per output pixel of :func:`downsample`.
+
+    It depends on the static shape only: built in numpy, it is a constant in exported graphs, and
+    cached, so training does not rebuild it on every forward.
+    """
     tap = 1.0 - np.abs(np.arange(2 * s) - (s - 0.5)) / s
-    ones = np.pad(np.ones((H, W)), s // 2)
+    ones = np.pad(np.ones((h, w)), s // 2)
     win = np.lib.stride_tricks.sliding_window_view(ones, (2 * s, 2 * s))[::s, ::s]
     den = (win * np.outer(tap, tap)).sum((-1, -2)).astype(np.float32)
-    num = F.conv2d(img, kernel, stride=s, padding=s // 2, groups=img.shape[1])
-    return num / torch.from_numpy(den).to(img)
+    return den
 
 
 def resize_flow(flow: Tensor, size: tuple[int, int]) -> Tensor:
