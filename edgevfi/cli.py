@@ -398,6 +398,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CLIError(str(e)) from None
     if args.precision == "fp16" and names != ["coreml"]:
         raise CLIError("--precision fp16 applies to Core ML only (--backend coreml)")
+    if args.precision != "int8" and (args.calib or args.keep_float):
+        raise CLIError("--calib and --keep-float apply to --precision int8 only")
     out = Path(args.out)
     model = _load_model(args)
     if args.checkpoint:
@@ -408,21 +410,115 @@ def cmd_export(args: argparse.Namespace) -> int:
     canvas = (args.canvas[1], args.canvas[0]) if args.canvas else None
     kwargs = {"canvas": canvas} if canvas else {}
     try:
-        write_bundle(
-            model,
-            out,
-            names,
-            model_name=name,
-            source=source,
-            tile=args.tile,
-            precision=args.precision,
-            warp=args.warp,
-            **kwargs,
-        )
+        if args.precision == "int8":
+            _write_int8_bundle(args, model, out, names, name, source, kwargs)
+        else:
+            write_bundle(
+                model,
+                out,
+                names,
+                model_name=name,
+                source=source,
+                tile=args.tile,
+                precision=args.precision,
+                warp=args.warp,
+                **kwargs,
+            )
     except (BundleError, ValueError) as e:
         raise CLIError(str(e)) from None
     print(f"wrote bundle {out} ({', '.join(names)}; model {name})")
     return 0
+
+
+def _quantize_package(verb: str):
+    """The quantize package (NNCF, PT2E routes), or a one-line install hint."""
+    _export_package(verb)
+    import logging
+
+    if not os.environ.get("EDGEVFI_DEBUG"):
+        logging.getLogger("nncf").setLevel(logging.ERROR)
+    try:
+        import nncf  # noqa: F401
+
+        import quantize.calibration
+        import quantize.int8
+        import quantize.validate
+    except ImportError as e:
+        raise CLIError(f"{verb} needs the quantize extras (pip install -e '.[export,quantize]'): {e}") from None
+    return quantize
+
+
+def default_calibration() -> str:
+    """The shared training footage when present, else the shipped sample clip."""
+    shared = Path("../shared/data")
+    if (shared / "train").is_dir():
+        return str(shared)
+    return str(Path(__file__).resolve().parent / "samples" / "pedestrians_10fps.mp4")
+
+
+def _write_int8_bundle(args, model, out: Path, names: list[str], name: str, source, kwargs: dict) -> None:
+    quantize = _quantize_package("export --precision int8")
+    calib = quantize.calibration.calibration_pairs(args.calib or default_calibration(), args.calib_count)
+    keep = [k.strip() for k in (args.keep_float or "").split(",") if k.strip()]
+    quantize.int8.write_int8_bundle(
+        model,
+        out,
+        names,
+        calib,
+        model_name=name,
+        source=source,
+        tile=args.tile,
+        warp=args.warp,
+        keep_float=keep,
+        **kwargs,
+    )
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Accuracy drop of a bundle vs its FP32 model per backend × dataset; exit 1 over budget."""
+    quantize = _quantize_package("validate")
+    from export import backends
+    from export.bundle import BundleError, load_bundle
+    from export.parity import source_model
+
+    v = quantize.validate
+    data = args.data or (["../shared/data/val"] if Path("../shared/data/val").is_dir() else None)
+    if not data:
+        raise CLIError("--data is required (no ../shared/data/val here): triplet folders or video files")
+    out = Path(args.out)
+    if not out.parent.is_dir():
+        raise CLIError(f"{out}: output folder {out.parent} does not exist")
+    if out.exists() and not args.overwrite:
+        raise CLIError(f"{out}: already exists (pass --overwrite to replace it)")
+    try:
+        bundle = load_bundle(args.bundle)
+        names = backends.parse_backends(args.backend) if args.backend else bundle.backends
+        sequences = v.load_sequences(data, args.limit)
+        model = source_model(bundle, args.checkpoint)
+    except (BundleError, backends.BackendError, ValueError) as e:
+        raise CLIError(str(e)) from None
+    command = "edgevfi " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("edgevfi") else " ".join(sys.argv)
+    tmp = out.parent / f".{out.name}.tmp"
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp)
+    try:
+        report = v.validate(bundle, names, sequences, tmp, args.max_drop, model, args.threads, command=command)
+    except (BundleError, ValueError) as e:
+        raise CLIError(str(e)) from None
+    (tmp / "report.json").write_text(json.dumps(report, indent=2))
+    v.plot_drop_by_motion(report, tmp / "drop_by_motion.png")
+    md = v.markdown(report)
+    (tmp / "report.md").write_text(md)
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+    print(md)
+    print(f"report: {out}/report.md ({'PASS' if report['pass'] else 'FAIL'})")
+    return 0 if report["pass"] else 1
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -575,7 +671,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", help="a .safetensors checkpoint (overrides --model)")
     s.add_argument("--backend", default="et,litert,coreml,onnx", help="comma list of et, litert, coreml, onnx")
     s.add_argument("--out", required=True, help="new bundle folder")
-    s.add_argument("--precision", default="fp32", choices=("fp32", "fp16"), help="fp16: Core ML only")
+    s.add_argument(
+        "--precision",
+        default="fp32",
+        choices=("fp32", "fp16", "int8"),
+        help="fp16: Core ML only; int8: et, litert, onnx (NNCF, calibrated on --calib)",
+    )
+    s.add_argument(
+        "--calib",
+        help="int8 calibration frames: a data folder with train/, a triplet folder, a video, or 'generated' "
+        "(default: ../shared/data if present, else the shipped sample clip)",
+    )
+    s.add_argument("--calib-count", type=int, default=32, help="calibration frame pairs (default 32)")
+    s.add_argument("--keep-float", help="comma list of layer paths kept in float (e.g. refine.4,decode.full)")
     s.add_argument("--canvas", type=_video_arg("parse_size"), help="motion canvas WxH (default 512x288)")
     s.add_argument("--tile", type=int, default=384, help="synthesis window in pixels, halo included (default 384)")
     s.add_argument("--warp", choices=("scatter", "window"), help="override the per-backend warp variant")
@@ -596,6 +704,23 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", help="write the report here (and a .md beside it)")
     s.add_argument("--threads", type=int, default=0)
     s.set_defaults(func=cmd_check)
+
+    s = sub.add_parser(
+        "validate",
+        help="accuracy drop of a (quantized) bundle vs its FP32 model; exit 1 over --max-drop",
+        description="Per backend × dataset × sequence: PSNR/SSIM vs ground truth and vs FP32, the drop, "
+        "motion buckets, worst crops; report.json + report.md + PNGs in --out.",
+    )
+    s.add_argument("bundle", help="bundle folder from edgevfi export")
+    s.add_argument("--backend", help="comma list (default: every backend in the bundle)")
+    s.add_argument("--data", nargs="+", help="triplet folders and/or video files (default: ../shared/data/val)")
+    s.add_argument("--limit", type=int, default=None, help="at most this many triplets per dataset")
+    s.add_argument("--max-drop", type=float, default=0.1, help="budget: mean PSNR drop in dB (default 0.1)")
+    s.add_argument("--out", required=True, help="report folder")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing report folder")
+    s.add_argument("--checkpoint", help="the bundle's source checkpoint, if not at its recorded path")
+    s.add_argument("--threads", type=int, default=0)
+    s.set_defaults(func=cmd_validate)
 
     s = sub.add_parser("demo", help="interpolate the shipped sample with the shipped default model")
     s.add_argument("--out", default="out", help="folder for the demo outputs")

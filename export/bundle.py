@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -42,6 +43,8 @@ TOOLS = (
     "onnxscript",
     "onnxruntime",
     "onnxsim",
+    "nncf",
+    "torchao",
 )
 
 
@@ -90,11 +93,16 @@ def write_bundle(
     overlap: int = 32,
     precision: str = "fp32",
     warp: str | None = None,
+    lower: Callable[[str, GraphSpec, Path], dict] | None = None,
+    backend_info: Callable[[str], dict] | None = None,
     log=print,
 ) -> Path:
     """Export ``model`` for every backend in ``backend_names`` into the bundle folder ``out``.
 
     ``warp`` overrides the per-backend warp variant of :data:`~export.graphs.WARP_VARIANTS`.
+    ``lower(backend, spec, path) -> coverage`` replaces each backend's own FP32/FP16 lowering
+    (the INT8 routes of :mod:`quantize` plug in here), and ``backend_info(backend)`` adds entries
+    (e.g. how it was quantized) to that backend's manifest record.
     """
     out = Path(out)
     if out.exists():
@@ -113,7 +121,10 @@ def write_bundle(
             for gname, spec in specs.items():
                 rel = f"{name}/{gname}{mod.SUFFIX}"
                 t0 = time.perf_counter()
-                coverage = mod.lower(spec, tmp / rel, precision)
+                if lower is None:
+                    coverage = mod.lower(spec, tmp / rel, precision)
+                else:
+                    coverage = lower(name, spec, tmp / rel)
                 log(f"{name}/{gname}: lowered in {time.perf_counter() - t0:.1f} s")
                 graphs[gname] = {"file": rel, **spec.io(), "macs": graph_macs(spec), "coverage": coverage}
             impl, reason = WARP_VARIANTS[name]
@@ -122,6 +133,8 @@ def write_bundle(
             entry = {"warp_impl": impl, "warp_reason": reason, "runnable": mod.RUNNABLE, "graphs": graphs}
             if getattr(model.config, "route_mode", "all") != "all":
                 entry["route_mode"], entry["route_reason"] = ROUTE_VARIANTS[name]
+            if backend_info is not None:
+                entry.update(backend_info(name))
             entries[name] = entry
         c = model.config
         manifest = {

@@ -36,6 +36,9 @@ class TrainConfig:
     model: str = "apr-s"
     model_overrides: dict[str, Any] = field(default_factory=dict)
     init: str | None = None  # checkpoint to start from (fine-tuning)
+    # Checkpoint whose motion stage (the shared FlowPyramid, ``flow.*``) seeds this model's: a new
+    # family then starts from trained motion instead of re-learning it (the slowest part on CPU).
+    init_motion: str | None = None
     out: str = "runs/apr-s"
     steps: int = 20000
     batch: int = 8
@@ -181,6 +184,24 @@ def _motion_photometric(model, aux: dict, img0: Tensor, img1: Tensor, gt: Tensor
     )
 
 
+def copy_motion_stage(model: TwoStageModel, checkpoint: str | Path) -> int:
+    """Copy the ``flow.*`` weights of ``checkpoint`` into ``model``; returns how many tensors.
+
+    Raises ``ValueError`` when the checkpoint has no motion stage or its shapes differ.
+    """
+    from edgevfi.checkpoint import load_checkpoint
+
+    source = {k: v for k, v in load_checkpoint(checkpoint).state_dict().items() if k.startswith("flow.")}
+    target = model.state_dict()
+    if not source:
+        raise ValueError(f"{checkpoint}: no motion stage (flow.*) to copy")
+    bad = [k for k, v in source.items() if k not in target or target[k].shape != v.shape]
+    if bad:
+        raise ValueError(f"{checkpoint}: motion stage does not fit {model.config.family} ({bad[0]})")
+    model.load_state_dict(source, strict=False)
+    return len(source)
+
+
 class Trainer:
     """Runs (or resumes) one training run described by a :class:`TrainConfig`."""
 
@@ -200,6 +221,8 @@ class Trainer:
             self.model = load_checkpoint(cfg.init)
         else:
             self.model = models.create(cfg.model, **cfg.model_overrides)
+        if cfg.init_motion:
+            copy_motion_stage(self.model, cfg.init_motion)
         self.model.to(self.device).train()
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)

@@ -66,7 +66,11 @@ def op_coverage(program: torch.export.ExportedProgram, edge) -> dict:
 def lower(spec: GraphSpec, path: Path, precision: str = "fp32") -> dict:
     if precision != "fp32":
         raise ValueError(f"ExecuTorch FP32 export does not take precision {precision!r}")
-    program = export_program(spec)
+    return write_program(export_program(spec), path)
+
+
+def write_program(program: torch.export.ExportedProgram, path: Path) -> dict:
+    """Lower an exported program (FP32, or INT8 in Q/DQ form) to XNNPACK and write the ``.pte``."""
     edge = lower_to_edge(program)
     coverage = op_coverage(program, edge)
     path.write_bytes(edge.to_executorch().buffer)

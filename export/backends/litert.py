@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from export.backends import GraphRunner
@@ -18,10 +19,11 @@ SUFFIX = ".tflite"
 RUNNABLE = True
 
 
-def convert(spec: GraphSpec, path: Path) -> None:
+def convert(spec: GraphSpec, path: Path, quant_config=None) -> None:
+    """``quant_config``: litert-torch's ``QuantConfig`` when ``spec.module`` is a PT2E Q/DQ graph."""
     import litert_torch
 
-    litert_torch.convert(spec.module.eval(), spec.example_inputs).export(str(path))
+    litert_torch.convert(spec.module.eval(), spec.example_inputs, quant_config=quant_config).export(str(path))
 
 
 def _interpreter(path: Path, threads: int = 0, delegate: bool = True):
@@ -83,11 +85,33 @@ def load(path: Path, threads: int = 0) -> GraphRunner:
     interp = _interpreter(path, threads)
     runner = interp.get_signature_runner()
     # litert_torch names the signature inputs args_0.. in the order of the example inputs.
-    in_names = sorted(runner.get_input_details(), key=lambda n: int(n.rsplit("_", 1)[-1]))
-    out_names = sorted(runner.get_output_details(), key=lambda n: int(n.rsplit("_", 1)[-1]))
+    in_details = runner.get_input_details()
+    out_details = runner.get_output_details()
+    in_names = sorted(in_details, key=lambda n: int(n.rsplit("_", 1)[-1]))
+    out_names = sorted(out_details, key=lambda n: int(n.rsplit("_", 1)[-1]))
 
     def run(inputs):
-        result = runner(**{n: x.detach().contiguous().float().numpy() for n, x in zip(in_names, inputs, strict=True)})
-        return [torch.from_numpy(result[n].copy()) for n in out_names]
+        feed = {n: _to_input(x, in_details[n]) for n, x in zip(in_names, inputs, strict=True)}
+        result = runner(**feed)
+        return [_from_output(result[n], out_details[n]) for n in out_names]
 
     return run
+
+
+def _to_input(x: torch.Tensor, detail: dict) -> np.ndarray:
+    """Float tensor → the input's dtype; an INT8 input (the converter folds a leading quantize
+    into the signature) is quantized with its own scale and zero point."""
+    arr = x.detach().contiguous().float().numpy()
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind == "f":
+        return arr.astype(dtype)
+    scale, zero = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(arr / scale) + zero, info.min, info.max).astype(dtype)
+
+
+def _from_output(arr: np.ndarray, detail: dict) -> torch.Tensor:
+    if np.dtype(detail["dtype"]).kind == "f":
+        return torch.from_numpy(arr.astype(np.float32, copy=True))
+    scale, zero = detail["quantization"]
+    return torch.from_numpy((arr.astype(np.float32) - zero) * scale)

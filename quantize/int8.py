@@ -1,0 +1,136 @@
+"""INT8 bundles: calibrate on real frames, quantize each backend's graphs, lower, write a bundle.
+
+:func:`write_int8_bundle` is :func:`export.bundle.write_bundle` with the INT8 routes of
+:mod:`quantize.ptq` plugged in as the lowering step, so an INT8 bundle has the same layout and
+manifest as an FP32 one (plus, per backend, how it was quantized and what stayed float) and runs
+through the same Runner, ``edgevfi check``, ``eval`` and ``interpolate``.
+"""
+
+from __future__ import annotations
+
+import ast
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from edgevfi.models.base import TwoStageModel
+from export import backends
+from export.bundle import write_bundle
+from export.graphs import DEFAULT_CANVAS, DEFAULT_TILE, GraphSpec
+from quantize.calibration import CalibrationPairs, record_graph_inputs
+from quantize.ptq import ROUTES, pt2e_quantizer, quantize_onnx_file, quantize_pt2e_graph, quantized_spec
+from quantize.scope import FLOAT_SCOPE, relative_path, stays_float
+
+INT8_BACKENDS = tuple(ROUTES)
+
+
+def onnx_float_nodes(path: Path, keep_float: Sequence[str] = ()) -> list[str]:
+    """Names of the ONNX nodes inside the float scope, read from the dynamo exporter's
+    ``pkg.torch.onnx.name_scopes`` metadata (nodes without it are kept float, to be safe)."""
+    import onnx
+
+    names = []
+    for node in onnx.load(str(path)).graph.node:
+        meta = {p.key: p.value for p in node.metadata_props}
+        scopes = meta.get("pkg.torch.onnx.name_scopes")
+        if scopes is None:
+            names.append(node.name)
+            continue
+        parts = ast.literal_eval(scopes)
+        module = relative_path(parts[-2]) if len(parts) >= 2 else ""
+        if stays_float(module, keep_float):
+            names.append(node.name)
+    return names
+
+
+def lower_int8(
+    backend: str,
+    spec: GraphSpec,
+    path: Path,
+    samples: Sequence[tuple[Tensor, ...]],
+    keep_float: Sequence[str] = (),
+) -> dict:
+    """Quantize ``spec`` for ``backend`` on ``samples`` and write its INT8 artifact; returns op coverage."""
+    if backend == "et":
+        from export.backends import executorch as et
+
+        module = quantize_pt2e_graph(spec, "et", samples, keep_float)
+        program = torch.export.export(module, spec.example_inputs, strict=False)
+        return et.write_program(program, path)
+    if backend == "litert":
+        from litert_torch.quantize.quant_config import QuantConfig
+
+        from export.backends import litert
+
+        module = quantize_pt2e_graph(spec, "litert", samples, keep_float)
+        litert.convert(quantized_spec(spec, module), path, QuantConfig(pt2e_quantizer=pt2e_quantizer("litert")))
+        return litert.op_coverage(path)
+    if backend == "onnx":
+        from export.backends import onnx as ox
+
+        with tempfile.TemporaryDirectory() as tmp:
+            fp32 = Path(tmp) / "fp32.onnx"
+            ox.export_onnx(spec, fp32)
+            quantize_onnx_file(fp32, path, spec, samples, onnx_float_nodes(fp32, keep_float))
+        return ox.op_coverage(path)
+    raise ValueError(f"no INT8 route for backend {backend!r} (INT8 backends: {', '.join(INT8_BACKENDS)})")
+
+
+def quantization_record(
+    backend: str, calib: CalibrationPairs, counts: dict[str, int], keep_float: Sequence[str]
+) -> dict:
+    """What a bundle manifest records about one backend's INT8 graphs."""
+    return {
+        "quantization": {
+            "route": ROUTES[backend],
+            "weights": "int8 symmetric per output channel",
+            "activations": "int8 per tensor (calibrated)",
+            "calibration": {"source": calib.source, **{f"{g}_samples": n for g, n in counts.items()}},
+            "float_scope": [p or "<model>" for p in FLOAT_SCOPE],
+            "kept_float": list(keep_float),
+        }
+    }
+
+
+def write_int8_bundle(
+    model: TwoStageModel,
+    out: str | Path,
+    backend_names: Sequence[str],
+    calib: CalibrationPairs,
+    *,
+    model_name: str,
+    source: Path | None = None,
+    canvas: tuple[int, int] = DEFAULT_CANVAS,
+    tile: int = DEFAULT_TILE,
+    overlap: int = 32,
+    warp: str | None = None,
+    keep_float: Sequence[str] = (),
+    max_synth: int = 64,
+    log=print,
+) -> Path:
+    """An INT8 bundle of ``model`` for ``backend_names`` (a subset of :data:`INT8_BACKENDS`)."""
+    for name in backend_names:
+        backends.get(name)
+        if name not in INT8_BACKENDS:
+            raise ValueError(f"no INT8 route for backend {name!r} (INT8 backends: {', '.join(INT8_BACKENDS)})")
+    samples = record_graph_inputs(model.eval(), calib, canvas, tile, overlap, max_synth=max_synth)
+    counts = {g: len(v) for g, v in samples.items()}
+    log(f"calibration: {calib.source} → {counts['motion']} motion / {counts['synth']} synth inputs")
+    return write_bundle(
+        model,
+        out,
+        list(backend_names),
+        model_name=model_name,
+        source=source,
+        canvas=canvas,
+        tile=tile,
+        overlap=overlap,
+        precision="int8",
+        warp=warp,
+        lower=lambda backend, spec, path: lower_int8(backend, spec, path, samples[spec.name], keep_float),
+        backend_info=lambda backend: quantization_record(backend, calib, counts, keep_float),
+        log=log,
+    )
