@@ -398,8 +398,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CLIError(str(e)) from None
     if args.precision == "fp16" and names != ["coreml"]:
         raise CLIError("--precision fp16 applies to Core ML only (--backend coreml)")
-    if args.precision != "int8" and (args.calib or args.keep_float):
-        raise CLIError("--calib and --keep-float apply to --precision int8 only")
+    if args.precision != "int8" and (args.calib or args.keep_float or args.max_drop is not None):
+        raise CLIError("--calib, --keep-float and --max-drop apply to --precision int8 only")
     out = Path(args.out)
     model = _load_model(args)
     if args.checkpoint:
@@ -458,8 +458,19 @@ def default_calibration() -> str:
 
 def _write_int8_bundle(args, model, out: Path, names: list[str], name: str, source, kwargs: dict) -> None:
     quantize = _quantize_package("export --precision int8")
+    for backend in names:
+        if backend not in quantize.int8.INT8_BACKENDS:
+            routes = ", ".join(quantize.int8.INT8_BACKENDS)
+            raise CLIError(f"no INT8 route for backend {backend!r} (INT8 backends: {routes})")
     calib = quantize.calibration.calibration_pairs(args.calib or default_calibration(), args.calib_count)
     keep = [k.strip() for k in (args.keep_float or "").split(",") if k.strip()]
+    budget = {}
+    if args.max_drop is not None:
+        source = args.budget_data or args.calib or default_calibration()
+        budget = {
+            "max_drop": args.max_drop,
+            "budget_triplets": quantize.calibration.holdout_triplets(source, args.budget_count),
+        }
     quantize.int8.write_int8_bundle(
         model,
         out,
@@ -470,6 +481,7 @@ def _write_int8_bundle(args, model, out: Path, names: list[str], name: str, sour
         tile=args.tile,
         warp=args.warp,
         keep_float=keep,
+        **budget,
         **kwargs,
     )
 
@@ -497,7 +509,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         model = source_model(bundle, args.checkpoint)
     except (BundleError, backends.BackendError, ValueError) as e:
         raise CLIError(str(e)) from None
-    command = "edgevfi " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("edgevfi") else " ".join(sys.argv)
+    command = "edgevfi " + " ".join(args.argv)
     tmp = out.parent / f".{out.name}.tmp"
     if tmp.exists():
         import shutil
@@ -684,6 +696,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--calib-count", type=int, default=32, help="calibration frame pairs (default 32)")
     s.add_argument("--keep-float", help="comma list of layer paths kept in float (e.g. refine.4,decode.full)")
+    s.add_argument(
+        "--max-drop",
+        type=float,
+        help="int8 accuracy budget in dB: keep the most sensitive layers float until the simulated drop fits",
+    )
+    s.add_argument("--budget-data", help="held-out triplets for --max-drop (default: the calibration source)")
+    s.add_argument("--budget-count", type=int, default=8, help="triplets for --max-drop (default 8)")
     s.add_argument("--canvas", type=_video_arg("parse_size"), help="motion canvas WxH (default 512x288)")
     s.add_argument("--tile", type=int, default=384, help="synthesis window in pixels, halo included (default 384)")
     s.add_argument("--warp", choices=("scatter", "window"), help="override the per-backend warp variant")
@@ -760,6 +779,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the exact command, for reports
     func: Callable[[argparse.Namespace], int] = args.func
     debug = bool(os.environ.get("EDGEVFI_DEBUG"))
     try:

@@ -99,6 +99,47 @@ def generated(count: int, size: tuple[int, int] = (96, 160), seed: int = 0) -> C
     return CalibrationPairs(f"generated: {count} synthetic texture pairs {W}x{H} (not real footage)", pairs)
 
 
+def holdout_triplets(spec: str, count: int, seed: int = 1000) -> list[tuple[Tensor, Tensor, Tensor, float]]:
+    """``(img0, img1, gt, t)`` triplets for the accuracy-budget search, drawn with another seed
+    than calibration: training clips, a triplet folder, a video (frames i, i+1, i+2), or
+    ``generated`` (a texture moving by an even shift, whose middle is known exactly)."""
+    if spec == "generated":
+        g = torch.Generator().manual_seed(seed)
+        out = []
+        for _ in range(count):
+            H, W = 72, 120
+            base = torch.rand(1, 3, H // 8 + 4, W // 8 + 4, generator=g)
+            tex = torch.nn.functional.interpolate(base, size=(H + 32, W + 32), mode="bicubic").clamp(0, 1)
+            dy, dx = (2 * int(v) for v in torch.randint(-5, 6, (2,), generator=g))
+            crops = [
+                tex[..., 16 + k * dy // 2 : 16 + k * dy // 2 + H, 16 + k * dx // 2 : 16 + k * dx // 2 + W]
+                for k in (0, 1, 2)
+            ]
+            out.append((crops[0].contiguous(), crops[2].contiguous(), crops[1].contiguous(), 0.5))
+        return out
+    path = Path(spec)
+    if not path.exists():
+        raise ValueError(f"{spec}: no such budget data (a triplet folder, video, data folder or 'generated')")
+    if path.is_file():
+        from quantize.validate import video_triplets
+
+        return [(a[None], b[None], g[None], 0.5) for _, a, b, g in video_triplets(path, count)[:count]]
+    if (path / "train").is_dir() or (path / "data" / "train").is_dir():
+        from edgevfi.data.video import build_training_set
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = build_training_set(path, crop=CLIP_FRAME, seed=seed, color_jitter=0.0)
+        items = [ds[i] for i in range(count)]
+        return [(it["img0"][None], it["img1"][None], it["gt"][None], float(it["t"])) for it in items]
+    from edgevfi.data.triplets import TripletFolder
+
+    data = TripletFolder(path)
+    order = list(range(len(data)))
+    random.Random(seed).shuffle(order)
+    return [(data[i]["img0"][None], data[i]["img1"][None], data[i]["gt"][None], 0.5) for i in order[:count]]
+
+
 def calibration_pairs(spec: str, count: int, seed: int = 0) -> CalibrationPairs:
     """Pairs from ``spec``: ``generated``, a video file, a triplet folder, or a shared data folder
     holding ``train/`` (training clips)."""
@@ -157,7 +198,7 @@ def record_graph_inputs(
     synth = backend.calls["synth"]
     if len(synth) > max_synth:
         # Keep the windows of the extreme t values: they set the range of t-dependent inputs.
-        ends = [s for s in synth if min(abs(float(s[-1][0]) - e) for e in EXTRA_T[:2]) < 1e-6][:2]
+        ends = [w for e in EXTRA_T[:2] for w in [s for s in synth if abs(float(s[-1][0]) - e) < 1e-6][:1]]
         rest = [s for s in synth if all(s is not e for e in ends)]
         synth = ends + random.Random(seed).sample(rest, max_synth - len(ends))
     return {"motion": backend.calls["motion"], "synth": synth}

@@ -20,6 +20,7 @@ from edgevfi.models.base import TwoStageModel
 from export import backends
 from export.bundle import write_bundle
 from export.graphs import DEFAULT_CANVAS, DEFAULT_TILE, GraphSpec
+from quantize.budget import BudgetResult, fit_budget
 from quantize.calibration import CalibrationPairs, record_graph_inputs
 from quantize.ptq import ROUTES, pt2e_quantizer, quantize_onnx_file, quantize_pt2e_graph, quantized_spec
 from quantize.scope import FLOAT_SCOPE, relative_path, stays_float
@@ -80,10 +81,14 @@ def lower_int8(
 
 
 def quantization_record(
-    backend: str, calib: CalibrationPairs, counts: dict[str, int], keep_float: Sequence[str]
+    backend: str,
+    calib: CalibrationPairs,
+    counts: dict[str, int],
+    keep_float: Sequence[str],
+    budget: BudgetResult | None = None,
 ) -> dict:
     """What a bundle manifest records about one backend's INT8 graphs."""
-    return {
+    record = {
         "quantization": {
             "route": ROUTES[backend],
             "weights": "int8 symmetric per output channel",
@@ -93,6 +98,9 @@ def quantization_record(
             "kept_float": list(keep_float),
         }
     }
+    if budget is not None:
+        record["quantization"]["budget"] = budget.to_dict()
+    return record
 
 
 def write_int8_bundle(
@@ -109,9 +117,15 @@ def write_int8_bundle(
     warp: str | None = None,
     keep_float: Sequence[str] = (),
     max_synth: int = 64,
+    max_drop: float | None = None,
+    budget_triplets: Sequence[tuple[Tensor, Tensor, Tensor, float]] = (),
     log=print,
 ) -> Path:
-    """An INT8 bundle of ``model`` for ``backend_names`` (a subset of :data:`INT8_BACKENDS`)."""
+    """An INT8 bundle of ``model`` for ``backend_names`` (a subset of :data:`INT8_BACKENDS`).
+
+    With ``max_drop``, each backend's float list is extended by :func:`quantize.budget.fit_budget`
+    on ``budget_triplets`` (held-out triplets with ground truth) until its simulated drop fits.
+    """
     for name in backend_names:
         backends.get(name)
         if name not in INT8_BACKENDS:
@@ -119,6 +133,16 @@ def write_int8_bundle(
     samples = record_graph_inputs(model.eval(), calib, canvas, tile, overlap, max_synth=max_synth)
     counts = {g: len(v) for g, v in samples.items()}
     log(f"calibration: {calib.source} → {counts['motion']} motion / {counts['synth']} synth inputs")
+    keep = {name: list(keep_float) for name in backend_names}
+    budgets: dict[str, BudgetResult] = {}
+    if max_drop is not None:
+        if not budget_triplets:
+            raise ValueError("an accuracy budget needs held-out triplets with ground truth")
+        for name in backend_names:
+            budgets[name] = fit_budget(model, name, samples, budget_triplets, max_drop, canvas, tile, overlap, log=log)
+            keep[name] += [g for g in budgets[name].keep_float if g not in keep[name]]
+            if not budgets[name].fits:
+                log(f"budget: {name} misses {max_drop} dB even with {budgets[name].keep_float} in float")
     return write_bundle(
         model,
         out,
@@ -130,7 +154,7 @@ def write_int8_bundle(
         overlap=overlap,
         precision="int8",
         warp=warp,
-        lower=lambda backend, spec, path: lower_int8(backend, spec, path, samples[spec.name], keep_float),
-        backend_info=lambda backend: quantization_record(backend, calib, counts, keep_float),
+        lower=lambda backend, spec, path: lower_int8(backend, spec, path, samples[spec.name], keep[backend]),
+        backend_info=lambda backend: quantization_record(backend, calib, counts, keep[backend], budgets.get(backend)),
         log=log,
     )
