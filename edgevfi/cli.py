@@ -408,22 +408,14 @@ def cmd_export(args: argparse.Namespace) -> int:
         name = args.model or models.default_model_name()
         source = models.shipped_weights(name)
     canvas = (args.canvas[1], args.canvas[0]) if args.canvas else None
-    kwargs = {"canvas": canvas} if canvas else {}
+    common = {"model_name": name, "source": source, "tile": args.tile, "warp": args.warp}
+    if canvas:
+        common["canvas"] = canvas
     try:
         if args.precision == "int8":
-            _write_int8_bundle(args, model, out, names, name, source, kwargs)
+            _write_int8_bundle(args, model, out, names, common)
         else:
-            write_bundle(
-                model,
-                out,
-                names,
-                model_name=name,
-                source=source,
-                tile=args.tile,
-                precision=args.precision,
-                warp=args.warp,
-                **kwargs,
-            )
+            write_bundle(model, out, names, precision=args.precision, **common)
     except (BundleError, ValueError) as e:
         raise CLIError(str(e)) from None
     print(f"wrote bundle {out} ({', '.join(names)}; model {name})")
@@ -456,7 +448,7 @@ def default_calibration() -> str:
     return str(Path(__file__).resolve().parent / "samples" / "pedestrians_10fps.mp4")
 
 
-def _write_int8_bundle(args, model, out: Path, names: list[str], name: str, source, kwargs: dict) -> None:
+def _write_int8_bundle(args, model, out: Path, names: list[str], common: dict) -> None:
     quantize = _quantize_package("export --precision int8")
     for backend in names:
         if backend not in quantize.int8.INT8_BACKENDS:
@@ -471,19 +463,7 @@ def _write_int8_bundle(args, model, out: Path, names: list[str], name: str, sour
             "max_drop": args.max_drop,
             "budget_triplets": quantize.calibration.holdout_triplets(source, args.budget_count),
         }
-    quantize.int8.write_int8_bundle(
-        model,
-        out,
-        names,
-        calib,
-        model_name=name,
-        source=source,
-        tile=args.tile,
-        warp=args.warp,
-        keep_float=keep,
-        **budget,
-        **kwargs,
-    )
+    quantize.int8.write_int8_bundle(model, out, names, calib, keep_float=keep, **budget, **common)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -286,6 +286,11 @@ def check(
     # Each load verifies hashes: of the requested backends' files, or of every file.
     for name in backend_names or [None]:
         bundle = load_bundle(bundle_path, name)
+    if bundle.manifest["precision"] == "int8":
+        raise BundleError(
+            f"{bundle_path}: an INT8 bundle is not meant to match FP32 to 1e-4; gate its accuracy drop with "
+            "`edgevfi validate` (--max-drop)"
+        )
     names = backend_names or bundle.backends
     model = source_model(bundle, checkpoint)
     items = collect_items(data, limit)

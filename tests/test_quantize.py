@@ -178,6 +178,12 @@ def test_validate_report_and_budget_exit_codes(int8, tmp_path):
     assert not json.loads((out / "report.json").read_text())["pass"]
 
 
+def test_check_points_int8_bundles_to_validate(int8, capsys):
+    bundle, ckpt, _ = int8
+    assert main(["check", str(bundle), "--checkpoint", str(ckpt)]) == 2
+    assert "edgevfi validate" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "extra, needle",
     [
