@@ -62,6 +62,12 @@ def main() -> None:
             "step": meta.get("extra", {}).get("step"),
             "config": run_cfg,
             "init_from": init_from,
+            # A motion-stage warm start (TrainConfig.init_motion): which weights it copied.
+            "init_motion_sha256": (
+                hashlib.sha256(Path(run_cfg["init_motion"]).read_bytes()).hexdigest()
+                if run_cfg.get("init_motion") and Path(run_cfg["init_motion"]).is_file()
+                else None
+            ),
             "data": "real footage: ../shared/data/train (63 clips) + ../shared/data/videos (8 clips after "
             "excluding footage that overlaps evaluation benchmarks); never the val set",
         },

@@ -188,3 +188,19 @@ def test_static_topk_runs_only_k_patches():
     n = topk.last_route_probs[0, 0].numel()
     assert calls == [max(1, round(topk.config.keep_ratios[0] * n))]
     assert not torch.allclose(got, want, atol=1e-4)  # it really skipped patches the router wanted
+
+
+@pytest.mark.parametrize("name", [n for n in models.list_models() if models.shipped_weights(n)])
+def test_shipped_weights_match_their_cards(name):
+    import hashlib
+
+    path = models.shipped_weights(name)
+    card = json.loads(path.with_suffix(".json").read_text())
+    model = models.create(name, pretrained=True)
+    assert card["name"] == name and card["family"] == model.config.family
+    assert card["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert card["params"] == sum(p.numel() for p in model.parameters())
+    assert card["val"]["n"] == 21 and card["val"]["psnr"] > 22.04  # above the blend baseline
+    assert card["training"]["step"] and "never the val set" in card["training"]["data"]
+    if name.endswith("-s"):
+        assert card["params"] <= 1_500_000  # edge defaults
