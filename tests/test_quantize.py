@@ -113,7 +113,7 @@ def test_int8_manifest_and_quantized_ops(int8):
     bundle, _, _ = int8
     m = json.loads((bundle / "manifest.json").read_text())
     assert m["precision"] == "int8" and set(m["backends"]) == set(ROUTES)
-    for name, entry in m["backends"].items():
+    for entry in m["backends"].values():
         q = entry["quantization"]
         assert "NNCF" in q["route"] and q["calibration"]["motion_samples"] == 6
         assert q["float_scope"] == ["<model>", "flow", "time"]
