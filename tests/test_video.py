@@ -183,7 +183,7 @@ def clips(tmp_path_factory) -> Path:
     write_clip(d / "deep.mp4", textured_frames(4), pix_fmt="yuv420p10le")
     rgba = [np.dstack([f, np.full((H, W), 128, np.uint8)]) for f in textured_frames(4)]
     write_clip(d / "alpha.mov", rgba, codec="png", pix_fmt="rgba")
-    write_clip(d / "long.mp4", textured_frames(60))
+    write_clip(d / "long.mp4", textured_frames(300))  # long enough to interrupt mid-run even when the CPU is busy
     (d / "notvideo.mp4").write_text("this is not a video\n")
     with av.open(str(d / "audioonly.m4a"), "w") as out:
         a = out.add_stream("aac", rate=44100)
