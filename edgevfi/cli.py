@@ -398,8 +398,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CLIError(str(e)) from None
     if args.precision == "fp16" and names != ["coreml"]:
         raise CLIError("--precision fp16 applies to Core ML only (--backend coreml)")
-    if args.precision != "int8" and (args.calib or args.keep_float or args.max_drop is not None):
-        raise CLIError("--calib, --keep-float and --max-drop apply to --precision int8 only")
+    if args.precision != "int8" and (args.calib or args.keep_float or args.max_drop is not None or args.qat_steps):
+        raise CLIError("--calib, --keep-float, --max-drop and --qat-steps apply to --precision int8 only")
     out = Path(args.out)
     model = _load_model(args)
     if args.checkpoint:
@@ -463,7 +463,9 @@ def _write_int8_bundle(args, model, out: Path, names: list[str], common: dict) -
             "max_drop": args.max_drop,
             "budget_triplets": quantize.calibration.holdout_triplets(source, args.budget_count),
         }
-    quantize.int8.write_int8_bundle(model, out, names, calib, keep_float=keep, **budget, **common)
+    quantize.int8.write_int8_bundle(
+        model, out, names, calib, keep_float=keep, qat_steps=args.qat_steps, **budget, **common
+    )
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -683,6 +685,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--budget-data", help="held-out triplets for --max-drop (default: the calibration source)")
     s.add_argument("--budget-count", type=int, default=8, help="triplets for --max-drop (default 8)")
+    s.add_argument(
+        "--qat-steps",
+        type=int,
+        default=0,
+        help="int8: PT2E QAT steps per graph (et, litert; 0 = PTQ)",
+    )
     s.add_argument("--canvas", type=_video_arg("parse_size"), help="motion canvas WxH (default 512x288)")
     s.add_argument("--tile", type=int, default=384, help="synthesis window in pixels, halo included (default 384)")
     s.add_argument("--warp", choices=("scatter", "window"), help="override the per-backend warp variant")

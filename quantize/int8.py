@@ -53,12 +53,28 @@ def lower_int8(
     path: Path,
     samples: Sequence[tuple[Tensor, ...]],
     keep_float: Sequence[str] = (),
+    qat_steps: int = 0,
+    qat_record: dict | None = None,
 ) -> dict:
-    """Quantize ``spec`` for ``backend`` on ``samples`` and write its INT8 artifact; returns op coverage."""
+    """Quantize ``spec`` for ``backend`` on ``samples`` (PTQ, or PT2E QAT for ``qat_steps`` on
+    ET/LiteRT, its training record put in ``qat_record``) and write the INT8 artifact; returns op coverage."""
+
+    def pt2e(route: str) -> torch.nn.Module:
+        if not qat_steps:
+            return quantize_pt2e_graph(spec, route, samples, keep_float)
+        from quantize.qat import qat_pt2e_graph
+
+        module, record = qat_pt2e_graph(spec, route, samples, qat_steps, keep_float=keep_float)
+        if qat_record is not None:
+            qat_record[spec.name] = record
+        return module
+
+    if qat_steps and backend not in ("et", "litert"):
+        raise ValueError(f"QAT is built for the PT2E routes (et, litert), not {backend!r}")
     if backend == "et":
         from export.backends import executorch as et
 
-        module = quantize_pt2e_graph(spec, "et", samples, keep_float)
+        module = pt2e("et")
         program = torch.export.export(module, spec.example_inputs, strict=False)
         return et.write_program(program, path)
     if backend == "litert":
@@ -66,7 +82,7 @@ def lower_int8(
 
         from export.backends import litert
 
-        module = quantize_pt2e_graph(spec, "litert", samples, keep_float)
+        module = pt2e("litert")
         litert.convert(quantized_spec(spec, module), path, QuantConfig(pt2e_quantizer=pt2e_quantizer("litert")))
         return litert.op_coverage(path)
     if backend == "onnx":
@@ -86,6 +102,7 @@ def quantization_record(
     counts: dict[str, int],
     keep_float: Sequence[str],
     budget: BudgetResult | None = None,
+    qat: dict | None = None,
 ) -> dict:
     """What a bundle manifest records about one backend's INT8 graphs."""
     record = {
@@ -100,6 +117,11 @@ def quantization_record(
     }
     if budget is not None:
         record["quantization"]["budget"] = budget.to_dict()
+    if qat:
+        record["quantization"]["qat"] = {
+            "method": "PT2E QAT (prepare_qat_pt2e), self-distillation to the FP32 graph on the calibration inputs",
+            **qat,
+        }
     return record
 
 
@@ -119,6 +141,7 @@ def write_int8_bundle(
     max_synth: int = 64,
     max_drop: float | None = None,
     budget_triplets: Sequence[tuple[Tensor, Tensor, Tensor, float]] = (),
+    qat_steps: int = 0,
     log=print,
 ) -> Path:
     """An INT8 bundle of ``model`` for ``backend_names`` (a subset of :data:`INT8_BACKENDS`).
@@ -133,7 +156,10 @@ def write_int8_bundle(
     samples = record_graph_inputs(model.eval(), calib, canvas, tile, overlap, max_synth=max_synth)
     counts = {g: len(v) for g, v in samples.items()}
     log(f"calibration: {calib.source} → {counts['motion']} motion / {counts['synth']} synth inputs")
+    if qat_steps and any(name not in ("et", "litert") for name in backend_names):
+        raise ValueError("QAT (--qat-steps) is built for the PT2E routes: et, litert")
     keep = {name: list(keep_float) for name in backend_names}
+    qat: dict[str, dict] = {}
     budgets: dict[str, BudgetResult] = {}
     if max_drop is not None:
         if not budget_triplets:
@@ -154,7 +180,11 @@ def write_int8_bundle(
         overlap=overlap,
         precision="int8",
         warp=warp,
-        lower=lambda backend, spec, path: lower_int8(backend, spec, path, samples[spec.name], keep[backend]),
-        backend_info=lambda backend: quantization_record(backend, calib, counts, keep[backend], budgets.get(backend)),
+        lower=lambda backend, spec, path: lower_int8(
+            backend, spec, path, samples[spec.name], keep[backend], qat_steps, qat.setdefault(backend, {})
+        ),
+        backend_info=lambda backend: quantization_record(
+            backend, calib, counts, keep[backend], budgets.get(backend), qat.get(backend)
+        ),
         log=log,
     )

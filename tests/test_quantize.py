@@ -246,3 +246,39 @@ def test_budget_loop_keeps_the_sensitive_block_float():
     assert result.keep_float == ["decode"]
     assert result.sensitivity["decode"] == min(result.sensitivity.values())
     assert 0.0 < result.float_mac_share < 0.5
+
+
+def test_qat_changes_weights_and_still_lowers_to_executorch(tmp_path):
+    from export.backends import executorch as et
+    from quantize.qat import qat_pt2e_graph
+
+    model = models.create("apr-s", pretrained=True).eval()
+    calls = record_graph_inputs(model, generated(2, size=(80, 112)), CANVAS, TILE, max_synth=3)
+    spec = build_graphs(model, "et", CANVAS, TILE)["synth"]
+    converted, record = qat_pt2e_graph(spec, "et", calls["synth"], steps=3, lr=1e-3, log=lambda *_: None)
+    assert record["steps"] == 3 and record["max_weight_change"] > 0
+    program = torch.export.export(converted, spec.example_inputs, strict=False)
+    coverage = et.write_program(program, tmp_path / "synth.pte")
+    assert any("quantize" in op for op in coverage["ops"])
+    run = et.load(tmp_path / "synth.pte", threads=1)
+    (out,) = run(list(calls["synth"][0]))
+    with torch.no_grad():
+        ref = spec.module(*calls["synth"][0])
+    assert psnr(out.clamp(0, 1), ref.clamp(0, 1)) > 30.0  # three steps at a high rate do not wreck it
+
+
+def test_qat_is_refused_for_onnx(tmp_path):
+    model = tiny_model("apr-s")
+    with pytest.raises(ValueError, match="PT2E routes"):
+        write_int8_bundle(
+            model,
+            tmp_path / "b",
+            ["onnx"],
+            generated(1),
+            model_name="t",
+            qat_steps=2,
+            canvas=CANVAS,
+            tile=TILE,
+            log=lambda *_: None,
+        )
+    assert not (tmp_path / "b").exists()
