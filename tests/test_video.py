@@ -523,6 +523,9 @@ def test_ctrl_c_removes_temp_file(clips, tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A test runner started in the background inherits SIGINT ignored, and Python then never
+        # raises KeyboardInterrupt: restore the default so Ctrl-C reaches the CLI as in a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob(".interrupted.*")) and proc.poll() is None and time.monotonic() < deadline:
