@@ -450,10 +450,7 @@ def default_calibration() -> str:
 
 def _write_int8_bundle(args, model, out: Path, names: list[str], common: dict) -> None:
     quantize = _quantize_package("export --precision int8")
-    for backend in names:
-        if backend not in quantize.int8.INT8_BACKENDS:
-            routes = ", ".join(quantize.int8.INT8_BACKENDS)
-            raise CLIError(f"no INT8 route for backend {backend!r} (INT8 backends: {routes})")
+    quantize.int8.check_int8_backends(names)  # before calibration, which takes a while
     calib = quantize.calibration.calibration_pairs(args.calib or default_calibration(), args.calib_count)
     keep = [k.strip() for k in (args.keep_float or "").split(",") if k.strip()]
     budget = {}

@@ -62,8 +62,8 @@ def from_triplets(folder: str | Path, count: int, seed: int = 0) -> CalibrationP
     return CalibrationPairs(f"{folder}: {len(pairs)} triplets", pairs)
 
 
-def from_video(path: str | Path, count: int, stride: int = 1) -> CalibrationPairs:
-    """The first ``count`` consecutive pairs (``stride`` frames apart) of a video, t = 0.5."""
+def decode_frames(path: str | Path, limit: int | None = None) -> list[Tensor]:
+    """Up to ``limit`` frames of a video as (3, H, W) float tensors in [0, 1]; one-line error if undecodable."""
     import av
     import numpy as np
 
@@ -71,12 +71,18 @@ def from_video(path: str | Path, count: int, stride: int = 1) -> CalibrationPair
     try:
         with av.open(str(path)) as container:
             for frame in container.decode(video=0):
-                rgb = frame.to_ndarray(format="rgb24")
-                frames.append(torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 255.0)
-                if len(frames) > count * stride:
+                rgb = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
+                frames.append(torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0)
+                if limit and len(frames) >= limit:
                     break
     except av.error.FFmpegError as e:
         raise ValueError(f"{path}: cannot decode video ({e})") from None
+    return frames
+
+
+def from_video(path: str | Path, count: int, stride: int = 1) -> CalibrationPairs:
+    """The first ``count`` consecutive pairs (``stride`` frames apart) of a video, t = 0.5."""
+    frames = [f[None] for f in decode_frames(path, count * stride + 1)]
     pairs = [(frames[i], frames[i + stride], 0.5) for i in range(0, len(frames) - stride, stride)][:count]
     if not pairs:
         raise ValueError(f"{path}: fewer than two frames to calibrate on")

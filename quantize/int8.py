@@ -28,6 +28,14 @@ from quantize.scope import FLOAT_SCOPE, relative_path, stays_float
 INT8_BACKENDS = tuple(ROUTES)
 
 
+def check_int8_backends(names: Sequence[str]) -> None:
+    """``ValueError`` (one line) for a backend that is unknown or has no INT8 route."""
+    for name in names:
+        backends.get(name)
+        if name not in INT8_BACKENDS:
+            raise ValueError(f"no INT8 route for backend {name!r} (INT8 backends: {', '.join(INT8_BACKENDS)})")
+
+
 def onnx_float_nodes(path: Path, keep_float: Sequence[str] = ()) -> list[str]:
     """Names of the ONNX nodes inside the float scope, read from the dynamo exporter's
     ``pkg.torch.onnx.name_scopes`` metadata (nodes without it are kept float, to be safe)."""
@@ -149,10 +157,7 @@ def write_int8_bundle(
     With ``max_drop``, each backend's float list is extended by :func:`quantize.budget.fit_budget`
     on ``budget_triplets`` (held-out triplets with ground truth) until its simulated drop fits.
     """
-    for name in backend_names:
-        backends.get(name)
-        if name not in INT8_BACKENDS:
-            raise ValueError(f"no INT8 route for backend {name!r} (INT8 backends: {', '.join(INT8_BACKENDS)})")
+    check_int8_backends(backend_names)
     samples = record_graph_inputs(model.eval(), calib, canvas, tile, overlap, max_synth=max_synth)
     counts = {g: len(v) for g, v in samples.items()}
     log(f"calibration: {calib.source} → {counts['motion']} motion / {counts['synth']} synth inputs")

@@ -58,19 +58,9 @@ def bucket_of(motion_px: float) -> str:
 
 def video_triplets(path: Path, limit: int | None = None) -> list[tuple[str, Tensor, Tensor, Tensor]]:
     """Triplets (i, i+1, i+2) of a video, every other frame: the middle frame is the ground truth."""
-    import av
+    from quantize.calibration import decode_frames
 
-    frames: list[Tensor] = []
-    want = 2 * limit + 1 if limit else None
-    try:
-        with av.open(str(path)) as container:
-            for frame in container.decode(video=0):
-                rgb = np.ascontiguousarray(frame.to_ndarray(format="rgb24"))
-                frames.append(torch.from_numpy(rgb).permute(2, 0, 1).float() / 255.0)
-                if want and len(frames) >= want:
-                    break
-    except av.error.FFmpegError as e:
-        raise ValueError(f"{path}: cannot decode video ({e})") from None
+    frames = decode_frames(path, 2 * limit + 1 if limit else None)
     if len(frames) < 3:
         raise ValueError(f"{path}: fewer than three frames")
     return [(f"frame{i:05d}", frames[i], frames[i + 2], frames[i + 1]) for i in range(0, len(frames) - 2, 2)]
