@@ -551,6 +551,48 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if report["pass"] else 1
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Latency of a bundle (or the eager model) per graph and per output frame; schema-valid JSON."""
+    backends, bundle_mod, _ = _export_package("bench")
+    from edgevfi.io import atomic_output, check_output_path
+    from export import latency
+
+    try:
+        size = latency.parse_size(args.size)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    if args.backend not in latency.BENCH_BACKENDS:
+        raise CLIError(f"unknown backend {args.backend!r} (choose from {', '.join(latency.BENCH_BACKENDS)})")
+    if args.runs < 1 or args.warmup < 0 or args.threads < 0:
+        raise CLIError("--runs must be ≥ 1, --warmup ≥ 0 and --threads ≥ 0")
+    if args.json:
+        check_output_path(args.json, overwrite=True)
+    threads = args.threads or min(os.cpu_count() or 1, 4)
+    try:
+        if args.bundle is None:
+            if args.backend != "torch":
+                raise CLIError(f"--backend {args.backend} benchmarks an exported bundle: give BUNDLE")
+            harness = latency.eager_harness(_load_model(args), threads)
+        else:
+            if args.model or args.checkpoint:
+                if args.backend != "torch":
+                    raise CLIError("--model/--checkpoint apply to --backend torch only")
+            model = _load_model(args) if (args.model or args.checkpoint) else None
+            harness = latency.bundle_harness(args.bundle, args.backend, threads, model)
+    except (bundle_mod.BundleError, backends.BackendError) as e:
+        raise CLIError(str(e)) from None
+    result = latency.run_bench(
+        harness, args.backend, size, threads, args.runs, args.warmup, command="edgevfi " + " ".join(args.argv)
+    )
+    latency.validate_result(result)
+    print(latency.markdown(result), end="")
+    if args.json:
+        with atomic_output(Path(args.json)) as tmp:
+            tmp.write_text(json.dumps(result, indent=2))
+        print(f"wrote {args.json}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from edgevfi import models
     from edgevfi.profile import count_macs, count_params
@@ -725,6 +767,24 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", help="the bundle's source checkpoint, if not at its recorded path")
     s.add_argument("--threads", type=int, default=0)
     s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser(
+        "bench",
+        help="latency per graph and per output frame (tiled Runner); JSON per schemas/bench.schema.json",
+        description="Times a bundle's graphs on one runtime (or the eager model with --backend torch): load time, "
+        "per-graph p50/p90/trimmed mean, end-to-end time per output frame at --size, peak RSS, GMAC/s and its "
+        "share of this machine's measured FP32 peak.",
+    )
+    s.add_argument("bundle", nargs="?", help="bundle folder (optional with --backend torch)")
+    s.add_argument("--backend", required=True, help="et, litert, onnx or torch (eager PyTorch, the reference)")
+    s.add_argument("--size", default="720p", help="output frame size: 360p, 720p, 1080p, 4k or WxH (default 720p)")
+    s.add_argument("--threads", type=int, default=0, help="CPU threads (default: min(cores, 4))")
+    s.add_argument("--runs", type=int, default=10, help="timed calls per graph (default 10)")
+    s.add_argument("--warmup", type=int, default=2, help="untimed calls before timing (default 2)")
+    s.add_argument("--model", help="--backend torch: registered model (default: the bundle's / shipped default)")
+    s.add_argument("--checkpoint", help="--backend torch: a .safetensors checkpoint")
+    s.add_argument("--json", help="write the result here (schema edgevfi-bench/1)")
+    s.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("demo", help="interpolate the shipped sample with the shipped default model")
     s.add_argument("--out", default="out", help="folder for the demo outputs")
