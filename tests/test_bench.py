@@ -32,7 +32,13 @@ def bundle(tmp_path_factory) -> Path:
     model = tiny_model("apr-s")
     ckpt = save_checkpoint(model, root / "tiny.safetensors")
     return write_bundle(
-        model, root / "bundle", ["onnx", "et"], model_name="tiny-apr", source=ckpt, canvas=CANVAS, tile=TILE,
+        model,
+        root / "bundle",
+        ["onnx", "et"],
+        model_name="tiny-apr",
+        source=ckpt,
+        canvas=CANVAS,
+        tile=TILE,
         log=lambda *_: None,
     )
 
@@ -61,10 +67,24 @@ def test_summarize_known_answers():
 @pytest.mark.parametrize("backend", ["onnx", "et", "torch"])
 def test_bench_writes_schema_valid_json(bundle, tmp_path, backend, capsys):
     out = tmp_path / "bench.json"
-    rc = main([
-        "bench", str(bundle), "--backend", backend, "--size", "200x150", "--threads", "1", "--runs", "3",
-        "--warmup", "1", "--json", str(out),
-    ])
+    rc = main(
+        [
+            "bench",
+            str(bundle),
+            "--backend",
+            backend,
+            "--size",
+            "200x150",
+            "--threads",
+            "1",
+            "--runs",
+            "3",
+            "--warmup",
+            "1",
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     r = json.loads(out.read_text())
     jsonschema.validate(r, SCHEMA)
