@@ -65,14 +65,15 @@ def main() -> int:
     b = my - a * mx
     print(f"\n{args.backend}, {args.threads} threads, p50 of {args.runs} frames, each size in its own process\n")
     print(
-        "| size | W×H | Mpixel | windows | ms / frame | ms / Mpixel | fit residual | peak RSS (MB) | frames (MB) |"
-        " RSS − frames (MB) |"
+        "| size | W×H | Mpixel | windows | ms / frame | ms / window | ms / Mpixel | fit residual | peak RSS (MB) |"
+        " frames (MB) | RSS − frames (MB) |"
     )
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         fit = a * r["mpix"] + b
         print(
             f"| {r['size']} | {r['W']}×{r['H']} | {r['mpix']:.2f} | {r['windows']} | {r['ms']:.0f} | "
+            f"{r['ms'] / r['windows']:.0f} | "
             f"{r['ms'] / r['mpix']:.0f} | {100 * (r['ms'] - fit) / fit:+.1f} % | {r['rss']:.0f} | "
             f"{r['frames_mb']:.0f} | {r['rss'] - r['frames_mb']:.0f} |"
         )

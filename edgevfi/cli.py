@@ -465,6 +465,64 @@ def _write_int8_bundle(args, model, out: Path, names: list[str], common: dict) -
     )
 
 
+def _ratios(text: str, what: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise CLIError(f"{what} must be comma-separated numbers in [0, 1), got {text!r}") from None
+    if not values or not all(0.0 <= v < 1.0 for v in values):
+        raise CLIError(f"{what} must be comma-separated numbers in [0, 1), got {text!r}")
+    return values
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    """Structured pruning of the synthesis stage (Torch-Pruning), a ratio sweep, optional fine-tuning."""
+    quantize = _quantize_package("prune")
+    import quantize.prune as prune
+    from edgevfi.checkpoint import save_checkpoint
+    from edgevfi.io import check_output_path
+
+    if (args.ratio is None) == (args.sweep is None):
+        raise CLIError("give one of --ratio R (one pruned checkpoint) or --sweep R1,R2,... (Pareto table)")
+    model = _load_model(args)
+    if not hasattr(model, "refine"):
+        raise CLIError(f"model {type(model).__name__} has no synthesis stage to prune")
+    blocks = _ratios(args.block_ratios, "--block-ratios") if args.block_ratios else None
+    out = Path(args.out)
+    if args.sweep is None:
+        out = check_output_path(out, overwrite=args.overwrite)
+        if out.suffix != ".safetensors":
+            raise CLIError(f"{out}: --out must be a .safetensors file for --ratio")
+    elif out.exists() and not args.overwrite:
+        raise CLIError(f"{out}: already exists (pass --overwrite)")
+    elif not out.parent.exists():
+        raise CLIError(f"{out}: parent folder {out.parent} does not exist")
+    source = args.data or default_calibration()
+    triplets = quantize.calibration.holdout_triplets(source, args.count)
+    val = args.val if args.val else (str(Path("../shared/data/val")) if Path("../shared/data/val").is_dir() else None)
+    try:
+        if args.sweep is not None:
+            rows = prune.sweep(model, _ratios(args.sweep, "--sweep"), triplets, out, val, args.limit)
+            print(prune.pareto_markdown(rows, (720, 1280)))
+            return 0
+        pruned = prune.prune_synthesis(model, _ratios(str(args.ratio), "--ratio")[0], triplets, block_ratios=blocks)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    save_checkpoint(pruned, out, extra={"pruned_ratio": args.ratio, "block_ratios": blocks, "importance": source})
+    print(
+        f"wrote {out}: width {pruned.config.width}, inner {pruned.config.inner}, "
+        f"{prune.mac_ratio(pruned, model):.3f}× the MACs at 720p"
+    )
+    if args.finetune_steps:
+        from edgevfi.train.loop import TrainConfig, Trainer
+
+        run = Path(args.finetune_out or out.with_suffix(""))
+        settings = {"model": args.model or "apr-s", "init": str(out), "out": str(run), "steps": args.finetune_steps}
+        Trainer(TrainConfig.from_dict(settings)).train()
+        print(f"fine-tuned in {run} (resumable: rerun the same command)")
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """Accuracy drop of a bundle vs its FP32 model per backend × dataset; exit 1 over budget."""
     quantize = _quantize_package("validate")
@@ -767,6 +825,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--checkpoint", help="the bundle's source checkpoint, if not at its recorded path")
     s.add_argument("--threads", type=int, default=0)
     s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser(
+        "prune",
+        help="structured pruning of the synthesis stage (Torch-Pruning, Taylor importance on real frames)",
+        description="--ratio R writes one pruned checkpoint (a plain smaller config: channel counts multiples "
+        "of 8); --sweep R1,R2 writes one per ratio plus pareto.json/.md/.png (MACs vs val PSNR).",
+    )
+    s.add_argument("--model", help="registered model name (default: the shipped default)")
+    s.add_argument("--checkpoint", help="a .safetensors checkpoint (overrides --model)")
+    s.add_argument("--ratio", type=float, help="share of channels removed from every pruned group, in [0, 1)")
+    s.add_argument("--block-ratios", help="comma list, one ratio per refine block (its inner width)")
+    s.add_argument("--sweep", help="comma list of ratios: prune at each, score on --val, write the Pareto table")
+    s.add_argument("--data", help="frames for the Taylor importance (default: ../shared/data or the sample clip)")
+    s.add_argument("--count", type=int, default=16, help="triplets for the importance (default 16)")
+    s.add_argument("--val", help="triplet folder scored by --sweep (default: ../shared/data/val if present)")
+    s.add_argument("--limit", type=int, help="score only the first N val triplets")
+    s.add_argument("--finetune-steps", type=int, default=0, help="then fine-tune N steps (the training loop)")
+    s.add_argument("--finetune-out", help="run folder of the fine-tuning (default: beside --out)")
+    s.add_argument("--out", required=True, help="pruned .safetensors (--ratio) or a new folder (--sweep)")
+    s.add_argument("--overwrite", action="store_true")
+    s.set_defaults(func=cmd_prune)
 
     s = sub.add_parser(
         "bench",

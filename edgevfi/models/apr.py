@@ -31,7 +31,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from edgevfi.models.base import ModelConfig, TwoStageModel, residual_displacement
-from edgevfi.models.blocks import FlowPyramid, QuarterDecoder, QuarterEncoder, RefineBlock, channel_norm, conv
+from edgevfi.models.blocks import (
+    FlowPyramid,
+    QuarterDecoder,
+    QuarterEncoder,
+    RefineBlock,
+    channel_norm,
+    conv,
+    per_block,
+)
 from edgevfi.ops.warp import forward_splat_with_weight, window_splat_with_weight
 
 
@@ -42,7 +50,7 @@ class APRConfig(ModelConfig):
     motion_depth: int = 3
     context: int = 0
     width: int = 32
-    inner: int = 48
+    inner: int | tuple[int, ...] = 48  # one width for every refine block, or one per block (pruned)
     blocks: int = 5
     keep_ratios: tuple[float, ...] = (0.1, 0.4, 0.6, 0.9)
     patch: int = 32
@@ -113,7 +121,7 @@ class APRVFI(TwoStageModel):
         self.per_source = 3 + c.context + 2  # image, context, target-aligned displacement
         self.encode = QuarterEncoder(2 * self.per_source + 2, c.width)  # + two coverage maps
         self.time = nn.Conv2d(1, c.width, 1)
-        self.refine = nn.ModuleList(RefineBlock(c.width, c.inner) for _ in range(c.blocks))
+        self.refine = nn.ModuleList(RefineBlock(c.width, inner) for inner in per_block(c.inner, c.blocks))
         self.router = PatchRouter(3 + 4, c.router_width, c.blocks - 1, c.patch // 4)
         self.decode = QuarterDecoder(c.width, 4)
         #: route probabilities of the last forward (B, d, n_h, n_w); read by the router loss

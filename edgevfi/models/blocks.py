@@ -40,6 +40,15 @@ def channel_norm(x: Tensor, eps: float = 1e-5) -> Tensor:
     return (x - mean) * torch.rsqrt(var + eps)
 
 
+def per_block(inner: int | tuple[int, ...], blocks: int) -> tuple[int, ...]:
+    """Inner width of each refine block: one int for all, or one per block (a pruned model's widths)."""
+    if isinstance(inner, int):
+        return (inner,) * blocks
+    if len(inner) != blocks:
+        raise ValueError(f"inner widths {inner} do not give one width per block ({blocks} blocks)")
+    return tuple(int(x) for x in inner)
+
+
 class RefineBlock(nn.Module):
     """APR-VFI's encoder–decoder refine block at 1/4 resolution: down ×2, conv, up ×2, residual."""
 

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from edgevfi.models.base import ModelConfig, TwoStageModel, residual_displacement
-from edgevfi.models.blocks import FlowPyramid, QuarterDecoder, QuarterEncoder, RefineBlock, conv
+from edgevfi.models.blocks import FlowPyramid, QuarterDecoder, QuarterEncoder, RefineBlock, conv, per_block
 from edgevfi.ops.warp import splat_sum, window_splat_sum
 
 
@@ -35,7 +35,7 @@ class SVMVConfig(ModelConfig):
     motion_depth: int = 3
     hypotheses: int = 4
     width: int = 32
-    inner: int = 48
+    inner: int | tuple[int, ...] = 48  # one width for every refine block, or one per block (pruned)
     blocks: int = 3
     warp_impl: str = "scatter"  # or "window"
     window_radius: int = 4
@@ -58,7 +58,7 @@ class SVMV(TwoStageModel):
         nn.init.zeros_(self.volume[-1].bias)
         refine_in = 3 * 3 + 3  # normalised per-frame and joint images + per-frame and joint coverage
         self.encode = QuarterEncoder(refine_in, c.width)
-        self.refine = nn.Sequential(*(RefineBlock(c.width, c.inner) for _ in range(c.blocks)))
+        self.refine = nn.Sequential(*(RefineBlock(c.width, inner) for inner in per_block(c.inner, c.blocks)))
         self.decode = QuarterDecoder(c.width, 3)
 
     def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
