@@ -523,6 +523,26 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    """Run (or resume) a pipeline.yaml: prune → fine-tune → export → parity → INT8 → validate → bench."""
+    _quantize_package("pipeline")
+    from edgevfi.pipeline import Pipeline, PipelineError, load_pipeline, summary_markdown
+
+    try:
+        spec = load_pipeline(args.pipeline)
+        if args.out:
+            spec["out"] = args.out
+        summary = Pipeline(spec, main).run()
+    except PipelineError as e:
+        raise CLIError(str(e)) from None
+    print(summary_markdown(summary))
+    failed = [n for n, r in summary["stages"].items() if r.get("pass") is False]
+    if failed:
+        print(f"gates failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """Accuracy drop of a bundle vs its FP32 model per backend × dataset; exit 1 over budget."""
     quantize = _quantize_package("validate")
@@ -846,6 +866,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="pruned .safetensors (--ratio) or a new folder (--sweep)")
     s.add_argument("--overwrite", action="store_true")
     s.set_defaults(func=cmd_prune)
+
+    s = sub.add_parser(
+        "pipeline",
+        help="checkpoint → prune → fine-tune → export → parity → INT8 → validate → bench, resumable",
+        description="Runs the stages of a pipeline YAML (see edgevfi/pipeline.py and pipeline.yaml), each into "
+        "its own folder; finished stages are skipped on a rerun; summary.json/.md at the end. Exit 1 if a "
+        "gate (parity, validate) fails.",
+    )
+    s.add_argument("pipeline", help="pipeline YAML")
+    s.add_argument("--out", help="override the work folder (`out:` in the YAML)")
+    s.set_defaults(func=cmd_pipeline)
 
     s = sub.add_parser(
         "bench",
