@@ -64,9 +64,10 @@ def source_model(bundle: Bundle, checkpoint: str | Path | None = None) -> TwoSta
     for path in candidates:
         if path.is_file() and (want is None or sha256_file(path) == want):
             return load_checkpoint(path).eval()
+    short = f"sha256 {want[:12]}…" if want else "no sha256 recorded"
     if checkpoint is not None:
-        raise BundleError(f"{checkpoint}: sha256 differs from the bundle's source checkpoint ({want[:12]}…)")
-    raise BundleError(f"cannot find the bundle's source checkpoint (sha256 {want[:12]}…); pass --checkpoint")
+        raise BundleError(f"{checkpoint}: sha256 differs from the bundle's source checkpoint ({short})")
+    raise BundleError(f"cannot find the bundle's source checkpoint ({short}); pass --checkpoint")
 
 
 def generated_triplets(seed: int = 0) -> list[dict[str, Any]]:

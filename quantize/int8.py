@@ -77,6 +77,10 @@ def lower_int8(
             qat_record[spec.name] = record
         return module
 
+    if backend == "coreml":
+        if qat_steps:
+            raise ValueError("QAT is built for the PT2E routes (et, litert), not 'coreml'")
+        return lower_coreml_int8(spec, path, pt2e("coreml"))
     if qat_steps and backend not in ("et", "litert"):
         raise ValueError(f"QAT is built for the PT2E routes (et, litert), not {backend!r}")
     if backend == "et":
@@ -102,6 +106,33 @@ def lower_int8(
             quantize_onnx_file(fp32, path, spec, samples, onnx_float_nodes(fp32, keep_float))
         return ox.op_coverage(path)
     raise ValueError(f"no INT8 route for backend {backend!r} (INT8 backends: {', '.join(INT8_BACKENDS)})")
+
+
+def lower_coreml_int8(spec: GraphSpec, path: Path, module: torch.nn.Module) -> dict:
+    """Convert a folded Q/DQ graph with coremltools, save, spec-validate, and check it is INT8.
+
+    Core ML predictions cannot run on Linux: the package is converted and its spec validated (I/O,
+    iOS17 target), and its MIL program must hold activation ``quantize``/``dequantize`` ops and
+    int8 ``constexpr_affine_dequantize`` weights — an FP32 fallback would fail here, not on a phone.
+    """
+    from export.backends import coreml
+
+    mlmodel = coreml.convert(quantized_spec(spec, module), "fp32")
+    ops = coreml.mil_ops(mlmodel)
+    mlmodel.save(str(path))
+    checks = coreml.validate(path, spec, "int8")
+    int8_ops = {k: v for k, v in ops.items() if k in ("quantize", "dequantize", "constexpr_affine_dequantize")}
+    if not ops.get("quantize") or not ops.get("constexpr_affine_dequantize"):
+        raise ValueError(f"Core ML {spec.name}: conversion lost the INT8 ops (MIL ops: {dict(ops)})")
+    return {
+        "runtime": "Core ML (not executed on Linux)",
+        "ops": dict(sorted(ops.items())),
+        "int8_ops": int8_ops,
+        "total": sum(ops.values()),
+        "delegated": None,
+        "fallback": {},
+        "validation": checks,
+    }
 
 
 def quantization_record(

@@ -28,6 +28,9 @@ ROUTES: dict[str, str] = {
     "et": "NNCF quantize_pt2e + ExecuTorch XNNPACKQuantizer (per-channel weights) → XNNPACK .pte",
     "litert": "NNCF quantize_pt2e + litert-torch PT2EQuantizer (per-channel weights), Q/DQ unfolded → INT8 .tflite",
     "onnx": "NNCF post-training quantization of the ONNX graph (QDQ, per-channel weights) → onnxruntime",
+    "coreml": "NNCF quantize_pt2e + XNNPACKQuantizer's symmetric config (per-channel weights, per-tensor"
+    " activations), Q/DQ folded → coremltools → INT8 quantize/dequantize + constexpr weights (iOS17 .mlpackage;"
+    " converted and spec-validated, not executed on Linux)",
 }
 
 
@@ -42,7 +45,9 @@ def nncf_module():
 
 def pt2e_quantizer(backend: str, qat: bool = False):
     """The backend's own PT2E quantizer with symmetric per-channel INT8 weights."""
-    if backend == "et":
+    if backend in ("et", "coreml"):
+        # Core ML's quantize/dequantize ops take exactly this scheme (int8 weights per channel,
+        # activations per tensor with a zero point), and coremltools converts the folded Q/DQ graph.
         from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
             XNNPACKQuantizer,
             get_symmetric_quantization_config,
@@ -53,7 +58,7 @@ def pt2e_quantizer(backend: str, qat: bool = False):
         from litert_torch.quantize.pt2e_quantizer import PT2EQuantizer, get_symmetric_quantization_config
 
         return PT2EQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=qat))
-    raise ValueError(f"no PT2E INT8 route for backend {backend!r} (et, litert)")
+    raise ValueError(f"no PT2E INT8 route for backend {backend!r} (et, litert, coreml)")
 
 
 def export_graph(spec: GraphSpec) -> torch.fx.GraphModule:

@@ -259,6 +259,8 @@ def plot_drop_by_motion(report: dict[str, Any], path: Path) -> bool:
     except ImportError:
         return False
     names = [n for n, r in report["backends"].items() if r.get("executed")]
+    if not names:  # nothing ran (e.g. Core ML only): no drop to plot
+        return False
     buckets = [b[0] for b in BUCKETS]
     fig, ax = plt.subplots(figsize=(6, 3.2))
     width = 0.8 / max(1, len(names))

@@ -282,3 +282,38 @@ def test_qat_is_refused_for_onnx(tmp_path):
             log=lambda *_: None,
         )
     assert not (tmp_path / "b").exists()
+
+
+def test_coreml_int8_converts_with_int8_ops_and_is_reported_not_executed(tmp_path, capsys):
+    pytest.importorskip("coremltools")
+    model = tiny_model("apr-s")
+    bundle = write_int8_bundle(
+        model,
+        tmp_path / "bundle",
+        ["coreml"],
+        generated(2, size=(80, 112)),
+        model_name="tiny-apr",
+        source=save_checkpoint(model, tmp_path / "tiny.safetensors"),
+        canvas=CANVAS,
+        tile=TILE,
+        max_synth=4,
+        log=lambda *_: None,
+    )
+    entry = json.loads((bundle / "manifest.json").read_text())["backends"]["coreml"]
+    assert entry["runnable"] is False and "coremltools" in entry["quantization"]["route"]
+    for graph in ("motion", "synth"):
+        cov = entry["graphs"][graph]["coverage"]
+        # Activations quantized at run time, int8 weights stored as constexpr dequantize ops.
+        assert cov["int8_ops"]["quantize"] > 0 and cov["int8_ops"]["constexpr_affine_dequantize"] > 0
+        assert cov["validation"]["executed"] is False and cov["validation"]["spec_version"] >= 8
+        assert (bundle / entry["graphs"][graph]["file"]).is_dir()
+    out = tmp_path / "report"
+    data = tmp_path / "val" / "seq"
+    data.mkdir(parents=True)
+    a, b = moving_pair(64, 96)
+    for i, img in enumerate((a, (a + b) / 2, b), 1):
+        Image.fromarray((img[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(data / f"im{i}.png")
+    # Nothing that can run: validation says so and does not pass silently.
+    rc = main(["validate", str(bundle), "--data", str(tmp_path / "val"), "--out", str(out)])
+    report = json.loads((out / "report.json").read_text())
+    assert report["backends"]["coreml"]["executed"] is False and rc == 1
