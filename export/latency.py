@@ -53,16 +53,14 @@ BENCH_BACKENDS = ("et", "litert", "onnx", "torch")
 
 def parse_size(text: str) -> tuple[int, int]:
     """``720p`` / ``1080p`` / ``4k`` / ``WxH`` → (W, H); ValueError with the accepted forms otherwise."""
+    from edgevfi.video import parse_size as parse_wxh
+
     key = text.strip().lower()
     if key in SIZES:
         return SIZES[key]
-    m = re.fullmatch(r"(\d+)\s*[x×]\s*(\d+)", key)
-    if not m:
+    if re.fullmatch(r"\d+\s*[x×]\s*\d+", key) is None:
         raise ValueError(f"unknown size {text!r} (use {', '.join(SIZES)} or WxH like 1280x720)")
-    w, h = int(m.group(1)), int(m.group(2))
-    if not (16 <= w <= 8192 and 16 <= h <= 8192):
-        raise ValueError(f"size must be between 16x16 and 8192x8192, got {text!r}")
-    return w, h
+    return parse_wxh(key)
 
 
 def summarize(samples_ms: Sequence[float], keep_samples: bool = True) -> dict[str, Any]:
