@@ -786,7 +786,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--precision",
         default="fp32",
         choices=("fp32", "fp16", "int8"),
-        help="fp16: Core ML only; int8: et, litert, onnx (NNCF, calibrated on --calib)",
+        help="fp16: Core ML only; int8: et, litert, onnx, coreml (NNCF, calibrated on --calib)",
     )
     s.add_argument(
         "--calib",
