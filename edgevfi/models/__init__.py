@@ -55,6 +55,11 @@ REGISTRY: dict[str, tuple[str, dict[str, Any], str]] = {
         },
         "APR-VFI, accurate: wider flow and synthesis",
     ),
+    "apr-s-p60": (
+        "apr",
+        {"width": 24, "inner": 24},
+        "apr-s structurally pruned to 0.60× the MACs (edgevfi prune, Taylor importance) and fine-tuned",
+    ),
     "svmv-s": ("svmv", {}, "SVMV, edge: 4-hypothesis motion volume + normalised splatting"),
     "svmv-m": (
         "svmv",
