@@ -519,7 +519,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
         run = Path(args.finetune_out or out.with_suffix(""))
         settings = {"model": args.model or "apr-s", "init": str(out), "out": str(run), "steps": args.finetune_steps}
         Trainer(TrainConfig.from_dict(settings)).train()
-        print(f"fine-tuned in {run} (resumable: rerun the same command)")
+        print(f"fine-tuned in {run}; resume or extend with: edgevfi train --init {out} --out {run} --steps N")
     return 0
 
 
