@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 from export.bundle import load_bundle  # noqa: E402
-from export.latency import bundle_harness  # noqa: E402
+from export.latency import static_inputs  # noqa: E402
 
 #: Events that contain other events (their time is already counted in what they contain).
 CONTAINERS = {"Method::execute", "Program::load_method", "Method::init", "DELEGATE_CALL", "OPERATOR_CALL"}
@@ -61,12 +61,11 @@ def main() -> int:
     ap.add_argument("--top", type=int, default=12)
     args = ap.parse_args()
     bundle = load_bundle(args.bundle, "et")
-    harness = bundle_harness(args.bundle, "et", args.threads)
+    inputs = static_inputs(bundle, "et")
     m = bundle.manifest
     print(f"{args.bundle}: {m['model']['name']} {m['precision']}, et warp {m['backends']['et']['warp_impl']}")
     for graph in ("motion", "synth"):
-        inputs = harness.graph_inputs[graph]
-        shares = profile_graph(bundle.graph_file("et", graph), inputs, args.threads, args.runs)
+        shares = profile_graph(bundle.graph_file("et", graph), inputs[graph], args.threads, args.runs)
         conv = sum(s for k, (s, _) in shares.items() if k.startswith(("Convolution", "Fully Connected")))
         print(f"\n{graph}: convolutions/GEMMs {100 * conv:.1f} % of operator time\n")
         print("| operator kind | share | operators |")

@@ -440,6 +440,12 @@ def _quantize_package(verb: str):
     return quantize
 
 
+def default_val() -> str | None:
+    """The shared val triplets when present (evaluation only, never training)."""
+    shared = Path("../shared/data/val")
+    return str(shared) if shared.is_dir() else None
+
+
 def default_calibration() -> str:
     """The shared training footage when present, else the shipped sample clip."""
     shared = Path("../shared/data")
@@ -481,12 +487,15 @@ def cmd_prune(args: argparse.Namespace) -> int:
     import quantize.prune as prune
     from edgevfi.checkpoint import save_checkpoint
     from edgevfi.io import check_output_path
+    from edgevfi.profile import count_params
 
     if (args.ratio is None) == (args.sweep is None):
         raise CLIError("give one of --ratio R (one pruned checkpoint) or --sweep R1,R2,... (Pareto table)")
     model = _load_model(args)
     if not hasattr(model, "refine"):
         raise CLIError(f"model {type(model).__name__} has no synthesis stage to prune")
+    if args.ratio is not None and not 0.0 <= args.ratio < 1.0:
+        raise CLIError(f"--ratio must be a number in [0, 1), got {args.ratio}")
     blocks = _ratios(args.block_ratios, "--block-ratios") if args.block_ratios else None
     out = Path(args.out)
     if args.sweep is None:
@@ -499,20 +508,21 @@ def cmd_prune(args: argparse.Namespace) -> int:
         raise CLIError(f"{out}: parent folder {out.parent} does not exist")
     source = args.data or default_calibration()
     triplets = quantize.calibration.holdout_triplets(source, args.count)
-    val = args.val if args.val else (str(Path("../shared/data/val")) if Path("../shared/data/val").is_dir() else None)
+    val = args.val or default_val()
     try:
         if args.sweep is not None:
             rows = prune.sweep(model, _ratios(args.sweep, "--sweep"), triplets, out, val, args.limit)
             print(prune.pareto_markdown(rows, (720, 1280)))
             return 0
-        pruned = prune.prune_synthesis(model, _ratios(str(args.ratio), "--ratio")[0], triplets, block_ratios=blocks)
+        pruned = prune.prune_synthesis(model, args.ratio, triplets, block_ratios=blocks)
     except ValueError as e:
         raise CLIError(str(e)) from None
-    save_checkpoint(pruned, out, extra={"pruned_ratio": args.ratio, "block_ratios": blocks, "importance": source})
-    print(
-        f"wrote {out}: width {pruned.config.width}, inner {pruned.config.inner}, "
-        f"{prune.mac_ratio(pruned, model):.3f}× the MACs at 720p"
-    )
+    # The figures travel in the checkpoint's metadata, so `edgevfi pipeline` reads them instead of recounting.
+    extra = {"pruned_ratio": args.ratio, "block_ratios": blocks, "importance": source}
+    extra.update(params=count_params(pruned), mac_ratio=round(prune.mac_ratio(pruned, model), 4))
+    save_checkpoint(pruned, out, extra=extra)
+    c = pruned.config
+    print(f"wrote {out}: width {c.width}, inner {c.inner}, {extra['mac_ratio']:.3f}× the MACs at 720p")
     if args.finetune_steps:
         from edgevfi.train.loop import TrainConfig, Trainer
 
@@ -551,7 +561,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from export.parity import source_model
 
     v = quantize.validate
-    data = args.data or (["../shared/data/val"] if Path("../shared/data/val").is_dir() else None)
+    val = default_val()
+    data = args.data or ([val] if val else None)
     if not data:
         raise CLIError("--data is required (no ../shared/data/val here): triplet folders or video files")
     out = Path(args.out)
@@ -652,11 +663,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
                 raise CLIError(f"--backend {args.backend} benchmarks an exported bundle: give BUNDLE")
             harness = latency.eager_harness(_load_model(args), threads)
         else:
-            if args.model or args.checkpoint:
-                if args.backend != "torch":
-                    raise CLIError("--model/--checkpoint apply to --backend torch only")
-            model = _load_model(args) if (args.model or args.checkpoint) else None
-            harness = latency.bundle_harness(args.bundle, args.backend, threads, model)
+            chosen = bool(args.model or args.checkpoint)
+            if chosen and args.backend != "torch":
+                raise CLIError("--model/--checkpoint apply to --backend torch only")
+            harness = latency.bundle_harness(args.bundle, args.backend, threads, _load_model(args) if chosen else None)
     except (bundle_mod.BundleError, backends.BackendError) as e:
         raise CLIError(str(e)) from None
     result = latency.run_bench(

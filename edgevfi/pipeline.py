@@ -137,6 +137,7 @@ class Pipeline:
     def run(self) -> dict[str, Any]:
         """Run every stage (skipping finished ones); write and return the summary."""
         from edgevfi import models
+        from edgevfi.checkpoint import read_metadata
 
         self.out.mkdir(parents=True, exist_ok=True)
         spec, st = self.spec, self.stages
@@ -163,7 +164,15 @@ class Pipeline:
                 if s.get("block_ratios"):
                     argv += ["--block-ratios", ",".join(str(r) for r in s["block_ratios"])]
                 self._call("prune", [*argv, *data, "--count", str(s.get("count", 16))])
-                return {"checkpoint": str(out), **self._model_figures(ckpt, out)}
+                meta = read_metadata(out)
+                config, extra = meta["config"], meta["extra"]
+                return {
+                    "checkpoint": str(out),
+                    "params": extra["params"],
+                    "mac_ratio": extra["mac_ratio"],
+                    "width": config["width"],
+                    "inner": config["inner"],
+                }
 
             ckpt = Path(self._run_stage("prune", _file_digest(ckpt), prune)["checkpoint"])
 
@@ -258,18 +267,6 @@ class Pipeline:
         (self.out / "summary.json").write_text(json.dumps(self.summary, indent=2))
         (self.out / "summary.md").write_text(summary_markdown(self.summary))
         return self.summary
-
-    def _model_figures(self, before: Path, after: Path) -> dict[str, Any]:
-        from edgevfi.checkpoint import load_checkpoint
-        from edgevfi.profile import count_macs, count_params
-
-        a, b = load_checkpoint(before), load_checkpoint(after)
-        return {
-            "params": count_params(b),
-            "mac_ratio": round(count_macs(b)["total"] / count_macs(a)["total"], 4),
-            "width": b.config.width,
-            "inner": b.config.inner,
-        }
 
     def _finetune(self, folder: Path, ckpt: Path, s: dict[str, Any], val: str | None) -> dict[str, Any]:
         import yaml

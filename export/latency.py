@@ -165,15 +165,23 @@ def peak_rss_mb() -> float:
 
 @dataclass
 class Harness:
-    """What a bench run needs: the Runner's backend, per-graph callables on static inputs, and MACs."""
+    """What a bench run needs: the Runner's backend, each graph's static inputs, and MACs per call."""
 
     backend: Any
-    graphs: dict[str, Callable[[], object]]
     graph_inputs: dict[str, list[Tensor]]
     macs: dict[str, int]
     load_ms: float
     bundle_info: dict[str, Any] | None
     overlap: int
+
+    def call(self, graph: str) -> object:
+        """One call of ``graph`` (motion or synth) on its static inputs, through the backend."""
+        run = self.backend.motion if graph == "motion" else self.backend.synthesize
+        return run(*self.graph_inputs[graph])
+
+    def frame_macs(self, windows: int) -> int:
+        """MACs of one output frame: one motion call and ``windows`` synthesis calls."""
+        return self.macs["motion"] + windows * self.macs["synth"]
 
 
 def bundle_harness(path: str | Path, backend: str, threads: int, model: TwoStageModel | None = None) -> Harness:
@@ -207,11 +215,9 @@ def bundle_harness(path: str | Path, backend: str, threads: int, model: TwoStage
     t0 = time.perf_counter()
     runtime = BundleBackend(bundle, backend, threads)
     load_ms = (time.perf_counter() - t0) * 1e3
-    inputs = static_inputs(bundle, backend)
     return Harness(
         runtime,
-        {g: (lambda g=g: runtime.graphs[g](inputs[g])) for g in inputs},
-        inputs,
+        static_inputs(bundle, backend),
         {g: int(entry["graphs"][g]["macs"]) for g in ("motion", "synth")},
         load_ms,
         info,
@@ -252,13 +258,10 @@ def eager_harness(
     model = model.eval()
     backend = EagerBackend(model, max_batch=1, canvas_hw=canvas, tile=tile)
     load_ms = (time.perf_counter() - t0) * 1e3
-    motion_in = example_motion_inputs(canvas)
-    synth_in = example_synth_inputs(model, tile, 1)
     specs = build_graphs(model, "onnx", canvas=canvas, tile=tile, warp="scatter")
     return Harness(
         backend,
-        {"motion": lambda: backend.motion(*motion_in), "synth": lambda: backend.synthesize(*synth_in)},
-        {"motion": list(motion_in), "synth": list(synth_in)},
+        {"motion": list(example_motion_inputs(canvas)), "synth": list(example_synth_inputs(model, tile, 1))},
         {g: graph_macs(s) for g, s in specs.items()},
         load_ms,
         bundle_info,
@@ -296,8 +299,8 @@ def run_bench(
     peak = peak or peak_gmacs(threads)
     peak_g = peak["peak_gmacs_per_s"]
     graphs = {}
-    for name, call in harness.graphs.items():
-        stats = summarize(time_calls(call, runs, warmup))
+    for name in harness.graph_inputs:
+        stats = summarize(time_calls(lambda name=name: harness.call(name), runs, warmup))
         macs = harness.macs[name]
         gps = macs / (stats["p50_ms"] * 1e6)
         graphs[name] = {**stats, "macs": macs, "gmacs_per_s": gps, "roofline_share": gps / peak_g}
@@ -311,7 +314,7 @@ def run_bench(
         return runner.synthesize(runner.prepare(img0, img1), 0.5)
 
     e2e = summarize(time_calls(frame, frame_runs or max(3, runs // 3), min(warmup, 1)))
-    macs = harness.macs["motion"] + n_windows * harness.macs["synth"]
+    macs = harness.frame_macs(n_windows)
     gps = macs / (e2e["p50_ms"] * 1e6)
     e2e.update(
         {"motion_calls": 1, "synth_calls": n_windows, "macs": macs, "gmacs_per_s": gps, "roofline_share": gps / peak_g}

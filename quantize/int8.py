@@ -117,22 +117,12 @@ def lower_coreml_int8(spec: GraphSpec, path: Path, module: torch.nn.Module) -> d
     """
     from export.backends import coreml
 
-    mlmodel = coreml.convert(quantized_spec(spec, module), "fp32")
-    ops = coreml.mil_ops(mlmodel)
-    mlmodel.save(str(path))
-    checks = coreml.validate(path, spec, "int8")
-    int8_ops = {k: v for k, v in ops.items() if k in ("quantize", "dequantize", "constexpr_affine_dequantize")}
+    coverage = coreml.write_package(coreml.convert(quantized_spec(spec, module), "fp32"), spec, path, "int8")
+    ops = coverage["ops"]
     if not ops.get("quantize") or not ops.get("constexpr_affine_dequantize"):
-        raise ValueError(f"Core ML {spec.name}: conversion lost the INT8 ops (MIL ops: {dict(ops)})")
-    return {
-        "runtime": "Core ML (not executed on Linux)",
-        "ops": dict(sorted(ops.items())),
-        "int8_ops": int8_ops,
-        "total": sum(ops.values()),
-        "delegated": None,
-        "fallback": {},
-        "validation": checks,
-    }
+        raise ValueError(f"Core ML {spec.name}: conversion lost the INT8 ops (MIL ops: {ops})")
+    coverage["int8_ops"] = {k: ops[k] for k in ("quantize", "dequantize", "constexpr_affine_dequantize") if k in ops}
+    return coverage
 
 
 def quantization_record(

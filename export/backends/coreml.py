@@ -90,7 +90,11 @@ def validate(path: Path, spec: GraphSpec, precision: str) -> dict:
 def lower(spec: GraphSpec, path: Path, precision: str = "fp32") -> dict:
     if precision not in ("fp32", "fp16"):
         raise ValueError(f"Core ML export takes precision fp32 or fp16, not {precision!r}")
-    mlmodel = convert(spec, precision)
+    return write_package(convert(spec, precision), spec, path, precision)
+
+
+def write_package(mlmodel, spec: GraphSpec, path: Path, precision: str) -> dict:
+    """Save a converted model (FP32/FP16, or INT8 from a Q/DQ graph), re-read and validate it; its coverage."""
     ops = mil_ops(mlmodel)
     mlmodel.save(str(path))
     checks = validate(path, spec, precision)
