@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 
 from edgevfi.models import build, config_from_dict
 from edgevfi.models.base import TwoStageModel
+from edgevfi.models.dpa import DifficultyAssessor, DPAConfig
 
 CONFIG_KEY = "edgevfi_config"
 
@@ -37,6 +38,7 @@ def save_checkpoint(model: TwoStageModel, path: str | Path, extra: dict[str, Any
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata=meta)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model file is meant to be shared
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -101,3 +103,46 @@ def load_checkpoint(path: str | Path, map_location: str = "cpu") -> TwoStageMode
         raise CheckpointError(f"{path}: tensors do not match its config: " + "; ".join(parts))
     model.load_state_dict(tensors)
     return model.eval()
+
+
+ASSESSOR_KEY = "edgevfi_assessor_config"
+
+
+def save_assessor(model: DifficultyAssessor, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+    """Write a difficulty assessor atomically, its config (and calibration etc.) in the metadata."""
+    path = Path(path)
+    meta = {ASSESSOR_KEY: json.dumps(model.config.to_dict())}
+    if extra:
+        meta["edgevfi_extra"] = json.dumps(extra)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata=meta)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model file is meant to be shared
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_assessor(path: str | Path) -> tuple[DifficultyAssessor, dict[str, Any]]:
+    """The assessor stored at ``path`` and its extra metadata (e.g. ``calibration``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such assessor file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+    if ASSESSOR_KEY not in meta:
+        raise CheckpointError(f"{path}: not a difficulty assessor (no {ASSESSOR_KEY} metadata)")
+    try:
+        model = DifficultyAssessor(DPAConfig(**json.loads(meta[ASSESSOR_KEY])))
+        model.load_state_dict(tensors)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: assessor tensors do not match its config ({str(e).splitlines()[0]})") from None
+    return model.eval(), json.loads(meta.get("edgevfi_extra", "{}"))

@@ -53,15 +53,25 @@ def _make_runner(args: argparse.Namespace):
         torch.set_num_threads(threads)
     bundle = getattr(args, "bundle", None)
     backend = getattr(args, "backend", None)
+    _check_route_args(args)
     if bundle is None:
         if backend not in (None, "torch"):
             raise CLIError(f"--backend {backend} runs an exported bundle: pass --bundle DIR")
+        if getattr(args, "route", None):
+            return _eager_routed_runner(args)
         model = _load_model(args)
         name = str(args.checkpoint) if getattr(args, "checkpoint", None) else (args.model or _default_model())
         return Runner(EagerBackend(model, device=args.device), tile=args.tile), name
     if getattr(args, "checkpoint", None) or getattr(args, "model", None):
         raise CLIError("--bundle runs the bundle's own model: drop --model/--checkpoint")
     backends, bundle_mod, _ = _export_package("running bundles")
+    from export.routed import is_routed
+
+    if is_routed(bundle):
+        return _bundle_routed_runner(args, bundle, backend, threads)
+    routing = [f"--{k.replace('_', '-')}" for k in ("route", "budget", "route_by", "threshold", "assessor")]
+    if any(getattr(args, f[2:].replace("-", "_"), None) is not None for f in routing):
+        raise CLIError(f"{bundle} is not a routed bundle: export one with edgevfi export --route FAST,ACCURATE")
     BackendError, BundleError = backends.BackendError, bundle_mod.BundleError
     BundleBackend, load_bundle = bundle_mod.BundleBackend, bundle_mod.load_bundle
     try:
@@ -78,6 +88,92 @@ def _make_runner(args: argparse.Namespace):
     if args.tile not in (None, bb.tile):
         raise CLIError(f"{bundle} was exported for {bb.tile}px tiles; drop --tile or re-export")
     return Runner(bb, overlap=bb.overlap), f"{loaded.manifest['model']['name']} ({backend} bundle)"
+
+
+def _check_route_args(args: argparse.Namespace) -> None:
+    budget = getattr(args, "budget", None)
+    if budget is not None and not 0.0 <= budget <= 1.0:
+        raise CLIError(f"--budget must be in [0, 1], got {budget}")
+    routed_only = ("budget", "route_by", "threshold", "assessor")
+    if not getattr(args, "route", None) and not getattr(args, "bundle", None):
+        given = [f"--{k.replace('_', '-')}" for k in routed_only if getattr(args, k, None) is not None]
+        if given:
+            raise CLIError(f"{', '.join(given)} apply to routed runs: add --route FAST,ACCURATE")
+
+
+def _router_settings(args: argparse.Namespace) -> dict:
+    budget = 0.3 if getattr(args, "budget", None) is None else args.budget
+    return {"budget": budget, "granularity": args.route_by or "tile", "threshold": args.threshold}
+
+
+def _routed_name(fast: str, accurate: str, settings: dict, where: str = "") -> str:
+    how = f"threshold {settings['threshold']}" if settings["threshold"] is not None else f"budget {settings['budget']}"
+    return f"{fast}|{accurate} per {settings['granularity']}, {how}{where}"
+
+
+def _eager_routed_runner(args: argparse.Namespace):
+    """``--route FAST,ACCURATE`` on eager PyTorch, with the shipped (or ``--assessor``) assessor."""
+    from edgevfi import models
+    from edgevfi.checkpoint import CheckpointError, load_assessor
+    from edgevfi.runtime import EagerBackend, Router, Runner
+    from edgevfi.runtime.routing import EagerAssessBackend
+
+    if getattr(args, "checkpoint", None) or getattr(args, "model", None):
+        raise CLIError("--route names the fast and accurate models: drop --model/--checkpoint")
+    names = [n.strip() for n in args.route.split(",")]
+    if len(names) != 2 or not all(names):
+        raise CLIError(f"--route takes two model names FAST,ACCURATE, got {args.route!r}")
+    pair = []
+    for n in names:
+        if n not in models.list_models():
+            raise CLIError(f"unknown model {n!r} in --route (known: {', '.join(models.list_models())})")
+        if models.shipped_weights(n) is None:
+            raise CLIError(f"model {n!r} in --route has no shipped weights")
+        pair.append(models.create(n, pretrained=True))
+    path = Path(args.assessor) if args.assessor else models.WEIGHTS_DIR / "dpa-s.safetensors"
+    try:
+        assessor, extra = load_assessor(path)
+    except CheckpointError as e:
+        raise CLIError(str(e)) from None
+    settings = _router_settings(args)
+    try:
+        router = Router(
+            EagerAssessBackend(assessor),
+            EagerBackend(pair[1], device=args.device),
+            calibration=extra.get("calibration"),
+            **settings,
+        )
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    runner = Runner(EagerBackend(pair[0], device=args.device), tile=args.tile, router=router)
+    return runner, _routed_name(names[0], names[1], settings)
+
+
+def _bundle_routed_runner(args: argparse.Namespace, bundle: str, backend: str | None, threads: int):
+    """A routed bundle (``edgevfi export --route``) on ``--backend``."""
+    from edgevfi.runtime import Runner
+    from export import backends
+    from export.bundle import BundleError
+    from export.routed import load_routed_bundle, routed_backends
+
+    if getattr(args, "route", None):
+        raise CLIError(f"{bundle} is a routed bundle with its own fast and accurate models: drop --route")
+    try:
+        routed = load_routed_bundle(bundle, backend)
+        if backend is None:
+            entries = routed.fast.manifest["backends"]
+            runnable = [b for b in routed.manifest["assess"] if entries[b]["runnable"]]
+            if not runnable:
+                raise CLIError(f"{bundle}: bundle has no backend that runs on this machine")
+            backend = runnable[0]
+        settings = _router_settings(args)
+        fast, router = routed_backends(routed, backend, threads, **settings)
+    except (BundleError, backends.BackendError, ValueError) as e:
+        raise CLIError(str(e)) from None
+    if args.tile not in (None, fast.tile):
+        raise CLIError(f"{bundle} was exported for {fast.tile}px tiles; drop --tile or re-export")
+    names = (routed.fast.manifest["model"]["name"], routed.accurate.manifest["model"]["name"])
+    return Runner(fast, overlap=fast.overlap, router=router), _routed_name(*names, settings, f" ({backend} bundle)")
 
 
 def _parse_t(value: str) -> float:
@@ -361,6 +457,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _bundle_args(s: argparse.ArgumentParser) -> None:
     s.add_argument("--bundle", help="run an exported bundle folder instead of eager PyTorch")
     s.add_argument("--backend", choices=("torch", "et", "litert", "onnx", "coreml"), help="runtime for --bundle")
+    r = s.add_argument_group("difficulty-aware routing (VFI-DPA)")
+    r.add_argument("--route", metavar="FAST,ACCURATE", help="route between two shipped models, e.g. apr-s,svmv-s")
+    r.add_argument("--budget", type=float, help="share of tiles (or pairs) for the accurate model (default 0.3)")
+    r.add_argument("--route-by", choices=("tile", "pair"), help="route each tile (default) or each frame pair")
+    r.add_argument("--threshold", type=float, help="per pair: predicted PSNR gain (dB) that sends a pair accurate")
+    r.add_argument("--assessor", help="assessor .safetensors (default: the shipped dpa-s)")
 
 
 def _quiet_toolchains() -> None:

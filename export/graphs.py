@@ -211,3 +211,24 @@ def build_graphs(
             ("out",),
         ),
     }
+
+
+class AssessGraph(nn.Module):
+    """``assess`` stage of a routed bundle: both frames at the assess canvas → three patch maps."""
+
+    def __init__(self, assessor: nn.Module) -> None:
+        super().__init__()
+        self.assessor = assessor
+
+    def forward(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return self.assessor(img0, img1)
+
+
+def build_assess_graph(assessor: nn.Module, canvas: tuple[int, int]) -> GraphSpec:
+    """The difficulty assessor as a static graph at the assess ``canvas`` (H, W)."""
+    if getattr(assessor.config, "align", "warp") == "deform":
+        raise ValueError("the deformable-convolution assessor is an eager reference; export align='warp'")
+    inputs = example_motion_inputs(canvas)
+    return GraphSpec(
+        "assess", AssessGraph(assessor.eval()).eval(), inputs, ("img0", "img1"), ("difficulty", "benefit", "attention")
+    )

@@ -9,7 +9,7 @@ frame. Peak memory is the frames plus one batch of windows, whatever the frame s
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -17,30 +17,50 @@ from torch import Tensor
 
 from edgevfi.ops.tiles import region_mean_displacement, resize_to, window_source
 from edgevfi.runtime.backend import Backend
+from edgevfi.runtime.routing import PairScores, Route, Router
 from edgevfi.runtime.tiles import TilePlan
 
 
 @dataclass
 class PairMotion:
-    """Motion of one frame pair: both frames, their canvas motion tensors, the canvas size."""
+    """Motion of one frame pair: both frames, their canvas motion tensors, the canvas size.
+
+    With routing, ``route`` says which windows the accurate model makes and ``accurate`` holds that
+    model's motion of the pair; ``m0``/``m1`` are ``None`` when no window needs the fast model.
+    """
 
     img0: Tensor
     img1: Tensor
-    m0: Tensor
-    m1: Tensor
+    m0: Tensor | None
+    m1: Tensor | None
     canvas_hw: tuple[int, int]
+    route: Route | None = None
+    accurate: PairMotion | None = None
+    scores: PairScores | None = None
 
 
 class Runner:
     """Tiled interpolation through a :class:`Backend`.
 
     ``tile``/``overlap`` default to the backend's static tile (exported bundles) or 384/32 (eager).
+    With a :class:`~edgevfi.runtime.routing.Router`, ``backend`` is the fast model and the router's
+    ``accurate`` backend makes the windows (or pairs) the assessor picks; both must share the tiling.
     """
 
-    def __init__(self, backend: Backend, tile: int | None = None, overlap: int = 32) -> None:
+    def __init__(
+        self, backend: Backend, tile: int | None = None, overlap: int = 32, router: Router | None = None
+    ) -> None:
         self.backend = backend
+        self.router = router
         if backend.tile is not None and tile not in (None, backend.tile):
             raise ValueError(f"backend {backend.name} was exported for {backend.tile}px tiles, not {tile}")
+        if router is not None:
+            acc = router.accurate
+            if (acc.tile, acc.halo, acc.align) != (backend.tile, backend.halo, backend.align):
+                raise ValueError(
+                    "fast and accurate backends must share tile, halo and alignment, got "
+                    f"{(backend.tile, backend.halo, backend.align)} and {(acc.tile, acc.halo, acc.align)}"
+                )
         self.tile = backend.tile or tile or 384
         # Eager backends accept any window size: a frame smaller than the default tile then gets one
         # window just big enough (aligned), instead of paying for a mostly-padding 384² window.
@@ -56,63 +76,113 @@ class Runner:
             tile = min(tile, max(needed, smallest))
         return TilePlan(frame_hw, tile=tile, halo=b.halo, overlap=self.overlap, align=b.align)
 
-    def prepare(self, img0: Tensor, img1: Tensor) -> PairMotion:
-        """Check the pair and run the motion stage once (shared by every t)."""
+    def prepare(self, img0: Tensor, img1: Tensor, route: Route | None = None) -> PairMotion:
+        """Check the pair, route it (with a router) and run each needed motion stage once.
+
+        ``route`` overrides the router's decision (always-fast, always-accurate, other policies).
+        """
         if img0.dim() == 3:
             img0, img1 = img0[None], img1[None]
         if img0.shape != img1.shape or img0.dim() != 4 or img0.shape[:2] != (1, 3):
             raise ValueError(
                 f"expected two (1, 3, H, W) frames of equal size, got {tuple(img0.shape)} and {tuple(img1.shape)}"
             )
-        b = self.backend
+        img0, img1 = img0.float(), img1.float()
+        if self.router is None:
+            if route is not None:
+                raise ValueError("a route needs a Runner with a router (fast and accurate backends)")
+            return _pair_motion(self.backend, img0, img1)
         frame_hw = (img0.shape[-2], img0.shape[-1])
-        canvas = b.canvas_hw or b.default_canvas(frame_hw)
-        m0, m1 = b.motion(resize_to(img0, canvas), resize_to(img1, canvas))
-        return PairMotion(img0.float(), img1.float(), m0, m1, canvas)
+        plan = self.plan(frame_hw)
+        scores = None
+        if route is None:
+            canvas = self.backend.canvas_hw or self.backend.default_canvas(frame_hw)
+            scores = self.router.scores(img0, img1, canvas, plan)
+            route = self.router.decide(scores, plan)
+        if len(route.accurate) < route.windows:
+            pair = _pair_motion(self.backend, img0, img1)
+        else:
+            pair = PairMotion(img0, img1, None, None, self.backend.canvas_hw or (0, 0))
+        pair.route, pair.scores = route, scores
+        if route.accurate:
+            pair.accurate = _pair_motion(self.router.accurate, img0, img1)
+        return pair
 
     def synthesize(self, pair: PairMotion, t: float) -> Tensor:
         """The frame at time ``t`` in (0, 1), (1, 3, H, W)."""
-        b = self.backend
-        H, W = pair.img0.shape[-2:]
-        plan = self.plan((H, W))
-        out = torch.zeros(1, 3, H, W)
-        weight = torch.zeros(1, 1, H, W)
-        batch: list[tuple[int, int, tuple[int, int, int, int], list[Tensor]]] = []
+        plan = self.plan((pair.img0.shape[-2], pair.img0.shape[-1]))
+        return blend_windows(plan, self.window_tiles(pair, t, plan))
 
-        def flush() -> None:
+    def window_tiles(
+        self, pair: PairMotion, t: float, plan: TilePlan | None = None
+    ) -> Iterator[tuple[int, int, tuple[int, int, int, int], Tensor]]:
+        """Each window's synthesized tile ``(iy, ix, region, (3, tile, tile))``, batched per backend.
+
+        A routed pair's windows come from the model its route names; :func:`blend_windows` turns any
+        set of them into the frame exactly as :meth:`synthesize` does.
+        """
+        plan = plan or self.plan((pair.img0.shape[-2], pair.img0.shape[-1]))
+        route = pair.route
+        batches: dict[bool, list] = {False: [], True: []}
+
+        def flush(accurate: bool) -> Iterator[tuple[int, int, tuple[int, int, int, int], Tensor]]:
+            batch = batches[accurate]
+            b = self.router.accurate if accurate else self.backend
             inputs = [torch.cat(parts, 0) for parts in zip(*(item[3] for item in batch), strict=True)]
             tiles = b.synthesize(*inputs, torch.full((len(batch),), float(t)))
-            for (iy, ix, region), tile in zip(((i[0], i[1], i[2]) for i in batch), tiles, strict=True):
-                _accumulate(out, weight, tile, plan.blend_weight(iy, ix), region)
+            for (iy, ix, region, _), tile in zip(batch, tiles, strict=True):
+                yield iy, ix, region, tile
             batch.clear()
 
         for iy, ix, region in plan.indexed_windows():
-            batch.append((iy, ix, region, self._window_inputs(pair, region, t)))
-            if len(batch) == b.max_batch:
-                flush()
-        if batch:
-            flush()
-        return out / weight.clamp_min(1e-8)
-
-    def _window_inputs(self, pair: PairMotion, region: tuple[int, int, int, int], t: float) -> list[Tensor]:
-        b = self.backend
-        frame_hw = (pair.img0.shape[-2], pair.img0.shape[-1])
-        srcs, mots, shifts = [], [], []
-        for img, m, frac in ((pair.img0, pair.m0, t), (pair.img1, pair.m1, 1.0 - t)):
-            shift = torch.round(frac * region_mean_displacement(m, pair.canvas_hw, frame_hw, region))
-            src, mot = window_source(
-                img, m, pair.canvas_hw, region, (int(shift[0, 0]), int(shift[0, 1])), b.displacement_channels
-            )
-            srcs.append(src)
-            mots.append(mot)
-            shifts.append(shift.float())
-        return [srcs[0], srcs[1], mots[0], mots[1], shifts[0], shifts[1]]
+            accurate = route is not None and (iy, ix) in route.accurate
+            if accurate:
+                b, motion = self.router.accurate, pair.accurate
+            else:
+                b, motion = self.backend, pair
+            batches[accurate].append((iy, ix, region, _window_inputs(b, motion, region, t)))
+            if len(batches[accurate]) == b.max_batch:
+                yield from flush(accurate)
+        for accurate in (False, True):
+            if batches[accurate]:
+                yield from flush(accurate)
 
     def interpolate(self, img0: Tensor, img1: Tensor, ts: Sequence[float] = (0.5,)) -> Iterator[Tensor]:
         """Frames at each of ``ts``, yielded one at a time (motion computed once)."""
         pair = self.prepare(img0, img1)
         for t in ts:
             yield self.synthesize(pair, t)
+
+
+def _pair_motion(b: Backend, img0: Tensor, img1: Tensor) -> PairMotion:
+    frame_hw = (img0.shape[-2], img0.shape[-1])
+    canvas = b.canvas_hw or b.default_canvas(frame_hw)
+    m0, m1 = b.motion(resize_to(img0, canvas), resize_to(img1, canvas))
+    return PairMotion(img0, img1, m0, m1, canvas)
+
+
+def blend_windows(plan: TilePlan, tiles: Iterable[tuple[int, int, tuple[int, int, int, int], Tensor]]) -> Tensor:
+    """The frame made of ``tiles`` (as yielded by :meth:`Runner.window_tiles`), cross-faded as usual."""
+    H, W = plan.frame_hw
+    out = torch.zeros(1, 3, H, W)
+    weight = torch.zeros(1, 1, H, W)
+    for iy, ix, region, tile in tiles:
+        _accumulate(out, weight, tile, plan.blend_weight(iy, ix), region)
+    return out / weight.clamp_min(1e-8)
+
+
+def _window_inputs(b: Backend, pair: PairMotion, region: tuple[int, int, int, int], t: float) -> list[Tensor]:
+    frame_hw = (pair.img0.shape[-2], pair.img0.shape[-1])
+    srcs, mots, shifts = [], [], []
+    for img, m, frac in ((pair.img0, pair.m0, t), (pair.img1, pair.m1, 1.0 - t)):
+        shift = torch.round(frac * region_mean_displacement(m, pair.canvas_hw, frame_hw, region))
+        src, mot = window_source(
+            img, m, pair.canvas_hw, region, (int(shift[0, 0]), int(shift[0, 1])), b.displacement_channels
+        )
+        srcs.append(src)
+        mots.append(mot)
+        shifts.append(shift.float())
+    return [srcs[0], srcs[1], mots[0], mots[1], shifts[0], shifts[1]]
 
 
 def _accumulate(out: Tensor, weight: Tensor, tile: Tensor, w: Tensor, region: tuple[int, int, int, int]) -> None:
