@@ -442,7 +442,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise CLIError(f"{check_path}: output folder {check_path.parent} does not exist")
     runner, name = _make_runner(args)
     result = evaluate(runner, args.data, name, limit=args.limit)
-    print(f"{name}: {result['n']} triplets, PSNR {result['mean_psnr']:.3f} dB, SSIM {result['mean_ssim']:.4f}")
+    share = f", {result['accurate_share']:.0%} to the accurate model" if "accurate_share" in result else ""
+    print(f"{name}: {result['n']} triplets, PSNR {result['mean_psnr']:.3f} dB, SSIM {result['mean_ssim']:.4f}{share}")
     if args.json:
         from edgevfi.io import atomic_output
 
@@ -503,6 +504,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.precision != "int8" and (args.calib or args.keep_float or args.max_drop is not None or args.qat_steps):
         raise CLIError("--calib, --keep-float, --max-drop and --qat-steps apply to --precision int8 only")
     out = Path(args.out)
+    if args.route:
+        return _export_routed(args, names, out)
+    if args.assessor:
+        raise CLIError("--assessor applies to routed bundles: add --route FAST,ACCURATE")
     model = _load_model(args)
     if args.checkpoint:
         source, name = Path(args.checkpoint), Path(args.checkpoint).stem
@@ -521,6 +526,42 @@ def cmd_export(args: argparse.Namespace) -> int:
     except (BundleError, ValueError) as e:
         raise CLIError(str(e)) from None
     print(f"wrote bundle {out} ({', '.join(names)}; model {name})")
+    return 0
+
+
+def _export_routed(args: argparse.Namespace, backend_names: list[str], out: Path) -> int:
+    """``export --route FAST,ACCURATE``: both models and the assessor's ``assess`` graph in one bundle."""
+    from edgevfi import models
+    from edgevfi.checkpoint import CheckpointError, load_assessor
+    from export.bundle import BundleError
+    from export.routed import write_routed_bundle
+
+    if args.precision != "fp32" or args.checkpoint or args.model:
+        raise CLIError("--route exports the two named shipped models in fp32: drop --precision/--model/--checkpoint")
+    names = [n.strip() for n in args.route.split(",")]
+    if len(names) != 2 or not all(n in models.list_models() and models.shipped_weights(n) for n in names):
+        raise CLIError(f"--route takes two shipped model names FAST,ACCURATE, got {args.route!r}")
+    assessor_path = Path(args.assessor) if args.assessor else models.WEIGHTS_DIR / "dpa-s.safetensors"
+    try:
+        assessor, extra = load_assessor(assessor_path)
+        fast, accurate = (models.create(n, pretrained=True) for n in names)
+        kw = {"canvas": (args.canvas[1], args.canvas[0])} if args.canvas else {}
+        write_routed_bundle(
+            fast,
+            accurate,
+            assessor,
+            out,
+            backend_names,
+            names=(names[0], names[1]),
+            sources=(models.shipped_weights(names[0]), models.shipped_weights(names[1])),
+            assessor_source=assessor_path,
+            calibration=extra.get("calibration"),
+            tile=args.tile,
+            **kw,
+        )
+    except (CheckpointError, BundleError, ValueError) as e:
+        raise CLIError(str(e)) from None
+    print(f"wrote routed bundle {out} ({', '.join(backend_names)}; fast {names[0]}, accurate {names[1]})")
     return 0
 
 
@@ -923,6 +964,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--canvas", type=_video_arg("parse_size"), help="motion canvas WxH (default 512x288)")
     s.add_argument("--tile", type=int, default=384, help="synthesis window in pixels, halo included (default 384)")
     s.add_argument("--warp", choices=("scatter", "window"), help="override the per-backend warp variant")
+    s.add_argument(
+        "--route", metavar="FAST,ACCURATE", help="a routed bundle: two shipped models + the assessor (VFI-DPA)"
+    )
+    s.add_argument("--assessor", help="assessor .safetensors for --route (default: the shipped dpa-s)")
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser(

@@ -24,18 +24,20 @@ def evaluate(runner: Runner, root: str | Path, model_name: str, limit: int | Non
     start = time.perf_counter()
     for item in TripletFolder(root, limit):
         folder = Path(item["path"])
-        (pred,) = runner.interpolate(item["img0"], item["img1"], [0.5])
-        pred = quantize_8bit(pred[0])
+        pair = runner.prepare(item["img0"], item["img1"])
+        pred = quantize_8bit(runner.synthesize(pair, 0.5)[0])
         gt = item["gt"]
-        rows.append(
-            {
-                "path": str(folder.relative_to(root)) if folder != root else folder.name,
-                "psnr": round(psnr(pred, gt), 4),
-                "ssim": round(ssim(pred, gt), 5),
-            }
-        )
+        row = {
+            "path": str(folder.relative_to(root)) if folder != root else folder.name,
+            "psnr": round(psnr(pred, gt), 4),
+            "ssim": round(ssim(pred, gt), 5),
+        }
+        if pair.route is not None:  # routed runs: how much went to the accurate model, and why
+            row["accurate_share"] = round(pair.route.fraction, 4)
+            row["predicted_gain_db"] = round(pair.scores.gain_db, 4) if pair.scores else None
+        rows.append(row)
     n = len(rows)
-    return {
+    result = {
         "model": model_name,
         "mean_psnr": round(sum(r["psnr"] for r in rows) / n, 4),
         "mean_ssim": round(sum(r["ssim"] for r in rows) / n, 5),
@@ -43,6 +45,9 @@ def evaluate(runner: Runner, root: str | Path, model_name: str, limit: int | Non
         "seconds": round(time.perf_counter() - start, 2),
         "per_triplet": rows,
     }
+    if rows and "accurate_share" in rows[0]:
+        result["accurate_share"] = round(sum(r["accurate_share"] for r in rows) / n, 4)
+    return result
 
 
 def markdown_report(result: dict[str, Any], worst: int = 5) -> str:

@@ -230,3 +230,126 @@ def test_spearman_known_answers():
     a = torch.tensor([1.0, 2.0, 3.0, 4.0])
     assert spearman(a, a * 10) == pytest.approx(1.0)
     assert spearman(a, -a) == pytest.approx(-1.0)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+def _triplet_folder(root):
+    from PIL import Image
+
+    from edgevfi.io import to_uint8
+
+    for k in range(2):
+        a, b = moving_pair(72, 100, dx=4 + k, dy=-2, seed=k)
+        seq = root / "set" / f"seq{k}"
+        seq.mkdir(parents=True)
+        for name, img in (("im1", a), ("im2", (a + b) / 2), ("im3", b)):
+            Image.fromarray(to_uint8(img)).save(seq / f"{name}.png")
+    return root / "set"
+
+
+def test_cli_eval_routed_with_the_shipped_models(tmp_path):
+    import json
+
+    from edgevfi.cli import main
+
+    data = _triplet_folder(tmp_path)
+    out = tmp_path / "r.json"
+    assert main(["eval", str(data), "--route", "apr-s,svmv-s", "--budget", "1", "--json", str(out)]) == 0
+    routed = json.loads(out.read_text())
+    assert routed["accurate_share"] == 1.0 and {"accurate_share", "predicted_gain_db"} <= set(routed["per_triplet"][0])
+    assert main(["eval", str(data), "--model", "svmv-s", "--json", str(tmp_path / "s.json")]) == 0
+    accurate = json.loads((tmp_path / "s.json").read_text())
+    assert routed["mean_psnr"] == accurate["mean_psnr"]  # budget 1: every window from the accurate model
+    assert main(["eval", str(data), "--route", "apr-s,svmv-s", "--route-by", "pair", "--threshold", "1e9"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--route", "apr-s"], "two model names"),
+        (["--route", "apr-s,nope"], "unknown model"),
+        (["--route", "apr-s,svmv-s", "--budget", "1.5"], "budget must be in"),
+        (["--budget", "0.3"], "add --route"),
+        (["--route", "apr-s,svmv-s", "--model", "apr-s"], "drop --model"),
+        (["--route", "apr-s,svmv-s", "--assessor", "missing.safetensors"], "no such assessor"),
+    ],
+)
+def test_cli_routing_bad_input_is_one_line(tmp_path, capsys, args, needle):
+    from edgevfi.cli import main
+
+    data = _triplet_folder(tmp_path)
+    assert main(["eval", str(data), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1
+
+
+# ----------------------------------------------------------------------------- routed bundles
+
+
+@pytest.fixture(scope="module")
+def routed_bundle(tmp_path_factory):
+    pytest.importorskip("executorch")
+    pytest.importorskip("litert_torch")
+    pytest.importorskip("onnxruntime")
+    from export.routed import write_routed_bundle
+
+    root = tmp_path_factory.mktemp("routed")
+    assessor = tiny_assessor()
+    # The accurate model is a wider APR here: LiteRT cannot convert SVMV's motion graph (see README).
+    bundle = write_routed_bundle(
+        tiny_model("apr-s"),
+        tiny_model("apr-s", width=16),
+        assessor,
+        root / "bundle",
+        ["onnx", "et", "litert"],
+        names=("tiny-apr", "tiny-apr-wide"),
+        calibration={"0.50": 0.0, "0.70": 0.1},
+        canvas=(64, 96),
+        tile=TILE,
+        log=lambda *_: None,
+    )
+    return bundle, assessor
+
+
+@pytest.mark.parametrize("backend", ["onnx", "et", "litert"])
+def test_assess_graph_parity(routed_bundle, backend):
+    from export.routed import AssessBundleBackend, load_routed_bundle
+
+    bundle, assessor = routed_bundle
+    routed = load_routed_bundle(bundle, backend)
+    run = AssessBundleBackend(routed, backend)
+    assert run.canvas_hw == (32, 48)
+    a, b = moving_pair(32, 48)
+    for got, want in zip(run.assess(a, b), assessor(a, b), strict=True):
+        assert got.shape == want.shape
+        assert torch.allclose(got, want, atol=1e-4), (backend, (got - want).abs().max())
+
+
+def test_routed_bundle_runs_through_the_runner_like_eager(routed_bundle):
+    from export.bundle import BundleError
+    from export.routed import is_routed, load_routed_bundle, routed_backends
+
+    bundle, assessor = routed_bundle
+    assert is_routed(bundle)
+    routed = load_routed_bundle(bundle, "onnx")
+    fast, router = routed_backends(routed, "onnx", budget=0.5)
+    frames = moving_pair(100, 150)
+    pair = Runner(fast, overlap=fast.overlap, router=router).prepare(*frames)
+    assert 0 < len(pair.route.accurate) < pair.route.windows
+    out = Runner(fast, overlap=fast.overlap, router=router).synthesize(pair, 0.5)
+    eager_fast = EagerBackend(tiny_model("apr-s"), max_batch=1, canvas_hw=(64, 96), tile=TILE)
+    eager_acc = EagerBackend(tiny_model("apr-s", width=16), max_batch=1, canvas_hw=(64, 96), tile=TILE)
+    eager = Runner(eager_fast, overlap=fast.overlap, router=Router(EagerAssessBackend(assessor, (32, 48)), eager_acc))
+    want = eager.synthesize(eager.prepare(*frames, route=pair.route), 0.5)
+    assert (out - want).abs().max() < 2e-3
+    # A tampered assess graph is refused.
+    victim = bundle / routed.manifest["assess"]["onnx"]["file"]
+    saved = victim.read_bytes()
+    try:
+        victim.write_bytes(saved[:-10])
+        with pytest.raises(BundleError, match="sha256"):
+            load_routed_bundle(bundle, "onnx")
+    finally:
+        victim.write_bytes(saved)
