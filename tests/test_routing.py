@@ -353,3 +353,16 @@ def test_routed_bundle_runs_through_the_runner_like_eager(routed_bundle):
             load_routed_bundle(bundle, "onnx")
     finally:
         victim.write_bytes(saved)
+
+
+def test_assess_graph_converts_to_coreml(tmp_path):
+    pytest.importorskip("coremltools")
+    from export import backends
+    from export.graphs import build_assess_graph
+
+    spec = build_assess_graph(tiny_assessor(), (32, 48))
+    cov = backends.get("coreml").lower(spec, tmp_path / "assess.mlpackage", "fp32")
+    v = cov["validation"]
+    assert v["outputs"] == ["difficulty", "benefit", "attention"] and v["executed"] is False
+    with pytest.raises(ValueError, match="eager reference"):
+        build_assess_graph(tiny_assessor("deform"), (32, 48))
