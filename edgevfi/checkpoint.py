@@ -29,8 +29,12 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(model: TwoStageModel, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
     """Write ``model`` atomically (temp file in the same folder, then rename)."""
-    path = Path(path)
-    meta = {CONFIG_KEY: json.dumps(model.config.to_dict())}
+    return _write_safetensors(model, Path(path), CONFIG_KEY, extra)
+
+
+def _write_safetensors(model: torch.nn.Module, path: Path, config_key: str, extra: dict[str, Any] | None) -> Path:
+    """``model``'s tensors with its config (and ``extra``) in the metadata; temp file, then rename."""
+    meta = {config_key: json.dumps(model.config.to_dict())}
     if extra:
         meta["edgevfi_extra"] = json.dumps(extra)
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
@@ -110,21 +114,7 @@ ASSESSOR_KEY = "edgevfi_assessor_config"
 
 def save_assessor(model: DifficultyAssessor, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
     """Write a difficulty assessor atomically, its config (and calibration etc.) in the metadata."""
-    path = Path(path)
-    meta = {ASSESSOR_KEY: json.dumps(model.config.to_dict())}
-    if extra:
-        meta["edgevfi_extra"] = json.dumps(extra)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=meta)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model file is meant to be shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return _write_safetensors(model, Path(path), ASSESSOR_KEY, extra)
 
 
 def load_assessor(path: str | Path) -> tuple[DifficultyAssessor, dict[str, Any]]:

@@ -104,11 +104,7 @@ def write_bundle(
     (the INT8 routes of :mod:`quantize` plug in here), and ``backend_info(backend)`` adds entries
     (e.g. how it was quantized) to that backend's manifest record.
     """
-    out = Path(out)
-    if out.exists():
-        raise BundleError(f"{out}: already exists (choose a new --out folder)")
-    if not out.parent.exists():
-        raise BundleError(f"{out}: parent folder {out.parent} does not exist")
+    out = check_new_folder(out)
     mods = {name: backends.get(name) for name in backend_names}
     model = model.eval()
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
@@ -158,13 +154,66 @@ def write_bundle(
             "tools": tool_versions(),
             "files": {str(p.relative_to(tmp)): sha256_file(p) for p in _files_under(tmp)},
         }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, out)
+        publish(tmp, manifest, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def check_new_folder(out: str | Path) -> Path:
+    """``out`` as a Path: it must not exist yet and its parent must."""
+    out = Path(out)
+    if out.exists():
+        raise BundleError(f"{out}: already exists (choose a new --out folder)")
+    if not out.parent.exists():
+        raise BundleError(f"{out}: parent folder {out.parent} does not exist")
+    return out
+
+
+def publish(tmp: Path, manifest: dict[str, Any], out: Path) -> None:
+    """Write ``manifest.json`` last, then rename the finished temp folder to ``out``."""
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, out)
+
+
+def read_manifest(root: Path) -> dict[str, Any]:
+    """The parsed ``manifest.json`` of a bundle folder; ``BundleError`` if missing or unreadable."""
+    mf = root / "manifest.json"
+    if not root.is_dir():
+        raise BundleError(f"{root}: no such bundle folder")
+    if not mf.is_file():
+        raise BundleError(f"{root}: not a bundle (no manifest.json)")
+    try:
+        manifest = json.loads(mf.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BundleError(f"{mf}: unreadable manifest ({e})") from None
+    if not isinstance(manifest, dict):
+        raise BundleError(f"{mf}: not an EdgeVFI bundle manifest")
+    return manifest
+
+
+def require_backend(root: Path, available: dict[str, Any], backend: str | None) -> None:
+    """``backend`` (if given) must be known and among the bundle's ``available`` backends."""
+    if backend is None:
+        return
+    backends.get(backend)
+    if backend not in available:
+        have = ", ".join(available) or "none"
+        raise BundleError(f"{root}: bundle has no {backend} artifacts (it has: {have})")
+
+
+def verify_files(root: Path, files: dict[str, str], prefix: str = "") -> None:
+    """Check the sha256 of every listed file under ``prefix``: missing or altered files are refused."""
+    for rel, digest in files.items():
+        if not rel.startswith(prefix):
+            continue
+        p = root / rel
+        if not p.is_file():
+            raise BundleError(f"{p}: missing from the bundle")
+        if sha256_file(p) != digest:
+            raise BundleError(f"{p}: sha256 does not match the manifest (tampered or truncated)")
 
 
 @dataclass
@@ -186,32 +235,13 @@ def load_bundle(path: str | Path, backend: str | None = None) -> Bundle:
     """Read ``manifest.json`` and verify the sha256 of every file (of ``backend`` only, if given)."""
     root = Path(path)
     mf = root / "manifest.json"
-    if not root.is_dir():
-        raise BundleError(f"{root}: no such bundle folder")
-    if not mf.is_file():
-        raise BundleError(f"{root}: not a bundle (no manifest.json)")
-    try:
-        manifest = json.loads(mf.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BundleError(f"{mf}: unreadable manifest ({e})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    manifest = read_manifest(root)
+    if manifest.get("format") != FORMAT:
         raise BundleError(f"{mf}: not an EdgeVFI bundle manifest")
     if manifest.get("version") != VERSION:
         raise BundleError(f"{mf}: bundle version {manifest.get('version')} is not supported (expected {VERSION})")
-    if backend is not None:
-        backends.get(backend)
-        if backend not in manifest["backends"]:
-            have = ", ".join(manifest["backends"]) or "none"
-            raise BundleError(f"{root}: bundle has no {backend} artifacts (it has: {have})")
-    prefix = f"{backend}/" if backend else ""
-    for rel, digest in manifest["files"].items():
-        if not rel.startswith(prefix):
-            continue
-        p = root / rel
-        if not p.is_file():
-            raise BundleError(f"{p}: missing from the bundle")
-        if sha256_file(p) != digest:
-            raise BundleError(f"{p}: sha256 does not match the manifest (tampered or truncated)")
+    require_backend(root, manifest["backends"], backend)
+    verify_files(root, manifest["files"], f"{backend}/" if backend else "")
     return Bundle(root, manifest)
 
 

@@ -15,7 +15,6 @@ identically whichever model makes a window. Written in a temp folder and renamed
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -33,10 +32,15 @@ from export.bundle import (
     Bundle,
     BundleBackend,
     BundleError,
+    check_new_folder,
     graph_macs,
     load_bundle,
+    publish,
+    read_manifest,
+    require_backend,
     sha256_file,
     tool_versions,
+    verify_files,
     write_bundle,
 )
 from export.graphs import DEFAULT_CANVAS, DEFAULT_TILE, build_assess_graph
@@ -62,11 +66,7 @@ def write_routed_bundle(
     log=print,
 ) -> Path:
     """Export ``fast``, ``accurate`` and the assessor for every backend into the folder ``out``."""
-    out = Path(out)
-    if out.exists():
-        raise BundleError(f"{out}: already exists (choose a new --out folder)")
-    if not out.parent.exists():
-        raise BundleError(f"{out}: parent folder {out.parent} does not exist")
+    out = check_new_folder(out)
     mods = {name: backends.get(name) for name in backend_names}
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
@@ -100,9 +100,7 @@ def write_routed_bundle(
             "tools": tool_versions(),
             "files": {rel["file"]: sha256_file(tmp / rel["file"]) for rel in entries.values()},
         }
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, out)
+        publish(tmp, manifest, out)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -129,27 +127,11 @@ class RoutedBundle:
 def load_routed_bundle(path: str | Path, backend: str | None = None) -> RoutedBundle:
     """Read and verify a routed bundle (its own files and both sub-bundles')."""
     root = Path(path)
-    if not (root / "manifest.json").is_file():
-        raise BundleError(f"{root}: not a bundle (no manifest.json)")
-    try:
-        manifest = json.loads((root / "manifest.json").read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BundleError(f"{root / 'manifest.json'}: unreadable manifest ({e})") from None
+    manifest = read_manifest(root)
     if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
         raise BundleError(f"{root}: not a version-{VERSION} routed bundle")
-    if backend is not None:
-        backends.get(backend)
-        if backend not in manifest["assess"]:
-            have = ", ".join(manifest["assess"]) or "none"
-            raise BundleError(f"{root}: routed bundle has no {backend} artifacts (it has: {have})")
-    for rel, digest in manifest["files"].items():
-        if backend is not None and not rel.startswith(f"assess/{backend}/"):
-            continue
-        p = root / rel
-        if not p.is_file():
-            raise BundleError(f"{p}: missing from the bundle")
-        if sha256_file(p) != digest:
-            raise BundleError(f"{p}: sha256 does not match the manifest (tampered or truncated)")
+    require_backend(root, manifest["assess"], backend)
+    verify_files(root, manifest["files"], f"assess/{backend}/" if backend else "")
     fast = load_bundle(root / manifest["fast"], backend)
     accurate = load_bundle(root / manifest["accurate"], backend)
     return RoutedBundle(root, manifest, fast, accurate)
