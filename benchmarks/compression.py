@@ -8,7 +8,9 @@ time per output frame at ``--size`` through the tiled Runner, FP32 and INT8 side
 
     python benchmarks/compression.py [--data ../shared/data/val] [--calib ../shared/data] [--threads 2]
 
-Pruned and QAT rows are not produced yet (structured pruning and QAT are not built); the table says so.
+The pruned model is measured the same way with ``--model apr-s-p60`` (a separate run: its own FP32
+column is the pruned FP32 model); QAT rows are not in this table (``edgevfi export --qat-steps``; see
+the README for why PTQ stays the default).
 """
 
 from __future__ import annotations
@@ -128,7 +130,6 @@ def main() -> int:
             f"{'—' if large is None else f'{large:+.3f}'} | {macs / 1e9:.2f} G | {b8 / 1e6:.2f} | "
             f"{times['int8']:.3f} | {times['int8'] / times['fp32']:.2f} |"
         )
-    print("| — | pruned / QAT | not built yet | | | | | | |")
     print(f"\nfull validation report: {out / 'validate'} (report.md, crops, drop_by_motion.png)")
     return 0
 
