@@ -103,10 +103,18 @@ class Pipeline:
         self.stages = spec.get("stages") or {}
         self.summary: dict[str, Any] = {"out": str(self.out), "stages": {}}
 
-    def _run_stage(self, name: str, upstream: str, body: Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
-        """Run ``body(folder)`` unless ``folder/stage.json`` matches (settings, upstream)."""
+    def _run_stage(
+        self, name: str, upstream: str, body: Callable[[Path], dict[str, Any]], resumable: bool = False
+    ) -> dict[str, Any]:
+        """Run ``body(folder)`` unless ``folder/stage.json`` matches (settings, upstream).
+
+        A ``resumable`` stage (fine-tuning, which checkpoints as it goes) that was interrupted with the
+        same fingerprint keeps its folder, so ``body`` picks up from its last checkpoint; any other
+        unfinished or stale stage starts clean.
+        """
         folder = self.out / name
         marker = folder / "stage.json"
+        started = folder / "started.json"
         fingerprint = _digest({"settings": self.stages.get(name), "spec": self._shared(), "upstream": upstream})
         if marker.is_file():
             done = json.loads(marker.read_text())
@@ -114,10 +122,12 @@ class Pipeline:
                 self.log(f"[{name}] done already (fingerprint {fingerprint}), skipped")
                 self.summary["stages"][name] = {**done["result"], "status": "cached"}
                 return done["result"]
-        if folder.exists():
+        resume = resumable and not marker.is_file() and _read_json(started).get("fingerprint") == fingerprint
+        if folder.exists() and not resume:
             shutil.rmtree(folder)  # a stale or half-written stage: start it clean
-        folder.mkdir(parents=True)
-        self.log(f"[{name}] running …")
+        folder.mkdir(parents=True, exist_ok=True)
+        started.write_text(json.dumps({"fingerprint": fingerprint}))
+        self.log(f"[{name}] {'resuming' if resume else 'running'} …")
         t0 = time.perf_counter()
         result = body(folder)
         result["seconds"] = round(time.perf_counter() - t0, 1)
@@ -179,7 +189,9 @@ class Pipeline:
         if "finetune" in st:
             s = st["finetune"] or {}
             ckpt = Path(
-                self._run_stage("finetune", _file_digest(ckpt), lambda f: self._finetune(f, ckpt, s, val))["checkpoint"]
+                self._run_stage(
+                    "finetune", _file_digest(ckpt), lambda f: self._finetune(f, ckpt, s, val), resumable=True
+                )["checkpoint"]
             )
 
         fp32 = int8 = None
@@ -290,6 +302,14 @@ class Pipeline:
         if not best.is_file():  # no validation set: the last weights
             best = save_checkpoint(trainer.model, run / "last.safetensors")
         return {"checkpoint": str(best), "best_val_psnr": None if trainer.best == float("-inf") else trainer.best}
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _size_mb(folder: Path) -> float:

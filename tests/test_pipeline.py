@@ -80,3 +80,30 @@ def test_pipeline_bad_file(tmp_path, capsys):
     assert "needs stage int8" in capsys.readouterr().err
     assert main(["pipeline", str(tmp_path / "missing.yaml")]) == 2
     assert "no such pipeline file" in capsys.readouterr().err
+
+
+def test_an_interrupted_resumable_stage_keeps_its_checkpoints(tmp_path):
+    from edgevfi.pipeline import Pipeline
+
+    pipe = Pipeline({"out": str(tmp_path / "w"), "stages": {}}, verb=lambda argv: 0, log=lambda *_: None)
+
+    def interrupted(folder):
+        (folder / "run").mkdir()
+        (folder / "run" / "last.pt").write_text("step 700")
+        raise KeyboardInterrupt
+
+    def finish(folder):
+        return {"kept": (folder / "run" / "last.pt").is_file()}
+
+    with pytest.raises(KeyboardInterrupt):
+        pipe._run_stage("finetune", "up", interrupted, resumable=True)
+    assert pipe._run_stage("finetune", "up", finish, resumable=True)["kept"]  # resumed, not wiped
+    # A stage that is not resumable, or whose inputs changed, starts clean.
+    with pytest.raises(KeyboardInterrupt):
+        pipe._run_stage("export", "up", interrupted)
+    assert not pipe._run_stage("export", "up", finish)["kept"]
+    with pytest.raises(KeyboardInterrupt):
+        pipe._run_stage("tune", "up", interrupted, resumable=True)
+    assert not pipe._run_stage("tune", "other input", finish, resumable=True)["kept"]
+    # A finished stage is skipped on rerun.
+    assert pipe._run_stage("finetune", "up", interrupted, resumable=True)["kept"]
