@@ -1,16 +1,17 @@
-"""FP32 vs INT8 per backend, in ONE run: PSNR on val, drop, MACs, size on disk, latency ratio.
+"""FP32 vs pruned vs INT8 (PTQ, QAT) per backend, in ONE run and ONE table.
 
-For the shipped default (or ``--model``): an FP32 bundle and an INT8 bundle (NNCF PTQ calibrated
-on ``--calib``, the training footage; never the val set) for ExecuTorch, LiteRT and ONNX Runtime;
-``edgevfi validate`` of the INT8 bundle on ``--data`` (its FP32 column is eager PyTorch at the same
-static shapes, which ``benchmarks/export.py`` shows equal to each FP32 backend to > 125 dB); then the
-time per output frame at ``--size`` through the tiled Runner, FP32 and INT8 side by side.
+For each model of ``--models`` (default: the shipped default and its pruned version ``apr-s-p60``):
+an FP32 bundle, an INT8 PTQ bundle (NNCF, calibrated on ``--calib``, the training footage; never the
+val set) and an INT8 QAT bundle (``--qat-steps`` per graph, starting from that PTQ; ExecuTorch and
+LiteRT, the routes QAT is built for) for ExecuTorch, LiteRT and ONNX Runtime. Each INT8 bundle goes
+through ``edgevfi validate`` on ``--data`` (its FP32 column is eager PyTorch at the same static
+shapes and warp variant, which ``benchmarks/export.py`` shows equal to each FP32 backend to
+> 125 dB); then every bundle is timed per output frame at ``--size`` through the tiled Runner, all in
+this one process, so the time ratios are side by side.
 
-    python benchmarks/compression.py [--data ../shared/data/val] [--calib ../shared/data] [--threads 2]
+    python benchmarks/compression.py [--models apr-s,apr-s-p60] [--qat-steps 200] [--threads 2]
 
-The pruned model is measured the same way with ``--model apr-s-p60`` (a separate run: its own FP32
-column is the pruned FP32 model); QAT rows are not in this table (``edgevfi export --qat-steps``; see
-the README for why PTQ stays the default).
+Writes ``--out``/results.json, table.md and each bundle's validation report.
 """
 
 from __future__ import annotations
@@ -34,9 +35,12 @@ from edgevfi.runtime.backend import EagerBackend  # noqa: E402
 from export.bundle import BundleBackend, load_bundle, write_bundle  # noqa: E402
 from quantize.calibration import calibration_pairs  # noqa: E402
 from quantize.int8 import write_int8_bundle  # noqa: E402
-from quantize.validate import load_sequences, markdown, plot_drop_by_motion, validate  # noqa: E402
+from quantize.qat import DEFAULT_QAT_LR  # noqa: E402
+from quantize.validate import load_sequences, markdown, validate  # noqa: E402
 
 BACKENDS = ["et", "litert", "onnx"]
+QAT_BACKENDS = ("et", "litert")
+LABELS = {"et": "ExecuTorch", "litert": "LiteRT", "onnx": "ONNX Runtime"}
 
 
 def frame_time(runner: Runner, size: tuple[int, int], runs: int) -> float:
@@ -57,10 +61,31 @@ def bundle_bytes(root: Path, backend: str) -> int:
     return sum(p.stat().st_size for p in (root / backend).rglob("*") if p.is_file())
 
 
+def validated(bundle: Path, names: list[str], model, sequences, out: Path, threads: int) -> dict:
+    """``edgevfi validate``'s per-backend summary of ``bundle`` (first dataset)."""
+    report = validate(
+        load_bundle(bundle),
+        names,
+        sequences,
+        out,
+        model=model,
+        threads=threads,
+        command=" ".join(sys.argv),
+        log=lambda *_: None,
+    )
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    (out / "report.md").write_text(markdown(report))
+    return {name: next(iter(report["backends"][name]["datasets"].values())) for name in names}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default=models.default_model_name())
+    ap.add_argument("--models", default=f"{models.default_model_name()},apr-s-p60")
+    ap.add_argument("--backends", default=",".join(BACKENDS))
+    ap.add_argument("--qat-steps", type=int, default=200, help="QAT steps per graph (0: no QAT rows)")
+    ap.add_argument("--qat-lr", type=float, default=DEFAULT_QAT_LR)
     ap.add_argument("--data", default="../shared/data/val")
+    ap.add_argument("--limit", type=int, help="first N val triplets only (a quick look, not the table)")
     ap.add_argument("--calib", default="../shared/data")
     ap.add_argument("--calib-count", type=int, default=32)
     ap.add_argument("--out", default="out/compression-bench")
@@ -70,67 +95,106 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     W, H = (int(v) for v in args.size.split("x"))
+    names = [b for b in args.backends.split(",") if b]
+    qat_names = [b for b in names if b in QAT_BACKENDS] if args.qat_steps else []
     out = Path(args.out)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    model = models.create(args.model, pretrained=True).eval()
-    src = models.shipped_weights(args.model)
     quiet = lambda *_: None  # noqa: E731
-    t0 = time.perf_counter()
-    fp32 = write_bundle(model, out / "fp32", BACKENDS, model_name=args.model, source=src, log=quiet)
     calib = calibration_pairs(args.calib, args.calib_count)
-    int8 = write_int8_bundle(model, out / "int8", BACKENDS, calib, model_name=args.model, source=src, log=quiet)
-    print(f"exported FP32 + INT8 bundles in {time.perf_counter() - t0:.0f} s (calibration: {calib.source})")
-
-    report = validate(
-        load_bundle(int8),
-        BACKENDS,
-        load_sequences([args.data]),
-        out / "validate",
-        model=model,
-        threads=args.threads,
-        command=" ".join(sys.argv),
-        log=quiet,
-    )
-    (out / "validate" / "report.json").write_text(json.dumps(report, indent=2))
-    (out / "validate" / "report.md").write_text(markdown(report))
-    plot_drop_by_motion(report, out / "validate" / "drop_by_motion.png")
-
-    eager = Runner(EagerBackend(model, max_batch=1))
-    t_eager = frame_time(eager, (H, W), args.runs)
-    rows = []
-    manifest = load_bundle(int8).manifest
-    macs = sum(g["macs"] for g in manifest["backends"]["et"]["graphs"].values())
-    for name in BACKENDS:
-        q = next(iter(report["backends"][name]["datasets"].values()))
-        times = {}
-        for label, root in (("fp32", fp32), ("int8", int8)):
-            runtime = BundleBackend(load_bundle(root, name), name, threads=args.threads)
-            times[label] = frame_time(Runner(runtime), (H, W), args.runs)
-        rows.append((name, q, times, bundle_bytes(fp32, name), bundle_bytes(int8, name)))
-
-    print(
-        f"\n{args.model}, {args.data} ({q['n']} triplets), "
-        f"latency per output frame at {W}x{H}, {args.threads} threads (eager PyTorch FP32: {t_eager:.3f} s)\n"
-    )
-    print(
-        "| backend | variant | PSNR (dB) | drop vs FP32 (dB) | large-motion drop | MACs/graph call | size (MB) "
-        "| s/frame | INT8 / FP32 time |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for name, q, times, b32, b8 in rows:
-        large = q["buckets"].get("large", {}).get("drop")
-        print(
-            f"| {name} | FP32 | {q['psnr_fp32']:.3f} | — | — | {macs / 1e9:.2f} G | {b32 / 1e6:.2f} "
-            f"| {times['fp32']:.3f} | |"
+    sequences = load_sequences([args.data], args.limit)
+    results = []
+    eager_times = {}
+    for model_name in args.models.split(","):
+        model = models.create(model_name, pretrained=True).eval()
+        src = models.shipped_weights(model_name)
+        root = out / model_name
+        t0 = time.perf_counter()
+        bundles = {"FP32": write_bundle(model, root / "fp32", names, model_name=model_name, source=src, log=quiet)}
+        bundles["INT8 PTQ"] = write_int8_bundle(
+            model, root / "ptq", names, calib, model_name=model_name, source=src, log=quiet
         )
-        print(
-            f"| {name} | INT8 PTQ | {q['psnr_bundle']:.3f} | {q['drop']:+.3f} | "
-            f"{'—' if large is None else f'{large:+.3f}'} | {macs / 1e9:.2f} G | {b8 / 1e6:.2f} | "
-            f"{times['int8']:.3f} | {times['int8'] / times['fp32']:.2f} |"
-        )
-    print(f"\nfull validation report: {out / 'validate'} (report.md, crops, drop_by_motion.png)")
+        qat_records = {}
+        if qat_names:
+            bundles["INT8 QAT"] = write_int8_bundle(
+                model,
+                root / "qat",
+                qat_names,
+                calib,
+                model_name=model_name,
+                source=src,
+                qat_steps=args.qat_steps,
+                qat_lr=args.qat_lr,
+                log=print,
+            )
+            manifest = load_bundle(bundles["INT8 QAT"]).manifest
+            qat_records = {b: manifest["backends"][b]["quantization"].get("qat") for b in qat_names}
+        print(f"{model_name}: bundles in {time.perf_counter() - t0:.0f} s (calibration: {calib.source})", flush=True)
+        quality = {
+            "INT8 PTQ": validated(bundles["INT8 PTQ"], names, model, sequences, root / "validate-ptq", args.threads)
+        }
+        if qat_names:
+            quality["INT8 QAT"] = validated(
+                bundles["INT8 QAT"], qat_names, model, sequences, root / "validate-qat", args.threads
+            )
+        eager_times[model_name] = frame_time(Runner(EagerBackend(model, max_batch=1)), (H, W), args.runs)
+        card = json.loads(src.with_suffix(".json").read_text())
+        gmac = card["macs_720p"]["total"] / 1e9
+        for name in names:
+            for variant, bundle in bundles.items():
+                if variant == "INT8 QAT" and name not in qat_names:
+                    continue
+                q = quality["INT8 PTQ" if variant == "FP32" else variant][name]
+                runtime = BundleBackend(load_bundle(bundle, name), name, threads=args.threads)
+                results.append(
+                    {
+                        "model": model_name,
+                        "backend": name,
+                        "variant": variant,
+                        "gmac_720p": round(gmac, 2),
+                        "psnr": q["psnr_fp32"] if variant == "FP32" else q["psnr_bundle"],
+                        "drop": None if variant == "FP32" else q["drop"],
+                        "large_motion_drop": None if variant == "FP32" else q["buckets"].get("large", {}).get("drop"),
+                        "n": q["n"],
+                        "size_mb": round(bundle_bytes(bundle, name) / 1e6, 2),
+                        "s_per_frame": round(frame_time(Runner(runtime), (H, W), args.runs), 4),
+                        "qat": qat_records.get(name) if variant == "INT8 QAT" else None,
+                    }
+                )
+                print(
+                    f"  {name} {variant}: {results[-1]['psnr']:.3f} dB, {results[-1]['s_per_frame']:.3f} s/frame",
+                    flush=True,
+                )
+    ref = {(r["backend"]): r for r in results if r["model"] == results[0]["model"] and r["variant"] == "FP32"}
+    lines = [
+        f"{', '.join(eager_times)} on {args.data} ({results[0]['n']} triplets); time per output frame at {W}x{H}, "
+        f"{args.threads} threads, through the tiled Runner (eager PyTorch FP32: "
+        + ", ".join(f"{m} {t:.3f} s" for m, t in eager_times.items())
+        + f"); QAT: {args.qat_steps} steps per graph, lr {args.qat_lr:g}, from NNCF PTQ; "
+        f"calibration {calib.source} ({args.calib_count} pairs)",
+        "",
+        f"| backend | model | variant | GMAC @720p | PSNR (dB) | drop vs its FP32 (dB) | large-motion drop | "
+        f"drop vs {results[0]['model']} FP32 | size (MB) | s / frame | time vs {results[0]['model']} FP32 |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name in names:
+        for r in (r for r in results if r["backend"] == name):
+            base = ref[name]
+            drop = "–" if r["drop"] is None else f"{r['drop']:+.3f}"
+            large = "–" if r["large_motion_drop"] is None else f"{r['large_motion_drop']:+.3f}"
+            vs = "–" if r is base else f"{base['psnr'] - r['psnr']:+.3f}"
+            ratio = "1.00" if r is base else f"{r['s_per_frame'] / base['s_per_frame']:.2f}"
+            lines.append(
+                f"| {LABELS[name]} | {r['model']} | {r['variant']} | {r['gmac_720p']:.1f} | {r['psnr']:.3f} | {drop} "
+                f"| {large} | {vs} | {r['size_mb']:.2f} | {r['s_per_frame']:.3f} | {ratio} |"
+            )
+    table = "\n".join(lines)
+    (out / "table.md").write_text(table + "\n")
+    (out / "results.json").write_text(
+        json.dumps({"command": " ".join(sys.argv), "eager_s_per_frame": eager_times, "rows": results}, indent=2)
+    )
+    print("\n" + table)
     return 0
 
 

@@ -501,8 +501,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise CLIError(str(e)) from None
     if args.precision == "fp16" and names != ["coreml"]:
         raise CLIError("--precision fp16 applies to Core ML only (--backend coreml)")
-    if args.precision != "int8" and (args.calib or args.keep_float or args.max_drop is not None or args.qat_steps):
-        raise CLIError("--calib, --keep-float, --max-drop and --qat-steps apply to --precision int8 only")
+    if args.precision != "int8" and (
+        args.calib or args.keep_float or args.max_drop is not None or args.qat_steps or args.qat_lr is not None
+    ):
+        raise CLIError("--calib, --keep-float, --max-drop, --qat-steps and --qat-lr apply to --precision int8 only")
     out = Path(args.out)
     if args.route:
         return _export_routed(args, names, out)
@@ -610,7 +612,7 @@ def _write_int8_bundle(args, model, out: Path, names: list[str], common: dict) -
             "budget_triplets": quantize.calibration.holdout_triplets(source, args.budget_count),
         }
     quantize.int8.write_int8_bundle(
-        model, out, names, calib, keep_float=keep, qat_steps=args.qat_steps, **budget, **common
+        model, out, names, calib, keep_float=keep, qat_steps=args.qat_steps, qat_lr=args.qat_lr, **budget, **common
     )
 
 
@@ -959,8 +961,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--qat-steps",
         type=int,
         default=0,
-        help="int8: PT2E QAT steps per graph (et, litert; 0 = PTQ)",
+        help="int8: QAT steps per graph, starting from NNCF's PTQ (et, litert; 0 = PTQ)",
     )
+    s.add_argument("--qat-lr", type=float, help="int8: QAT learning rate (default 5e-5)")
     s.add_argument("--canvas", type=_video_arg("parse_size"), help="motion canvas WxH (default 512x288)")
     s.add_argument("--tile", type=int, default=384, help="synthesis window in pixels, halo included (default 384)")
     s.add_argument("--warp", choices=("scatter", "window"), help="override the per-backend warp variant")

@@ -63,6 +63,7 @@ def lower_int8(
     keep_float: Sequence[str] = (),
     qat_steps: int = 0,
     qat_record: dict | None = None,
+    qat_lr: float | None = None,
 ) -> dict:
     """Quantize ``spec`` for ``backend`` on ``samples`` (PTQ, or PT2E QAT for ``qat_steps`` on
     ET/LiteRT, its training record put in ``qat_record``) and write the INT8 artifact; returns op coverage."""
@@ -72,7 +73,8 @@ def lower_int8(
             return quantize_pt2e_graph(spec, route, samples, keep_float)
         from quantize.qat import qat_pt2e_graph
 
-        module, record = qat_pt2e_graph(spec, route, samples, qat_steps, keep_float=keep_float)
+        lr = {} if qat_lr is None else {"lr": qat_lr}
+        module, record = qat_pt2e_graph(spec, route, samples, qat_steps, keep_float=keep_float, **lr)
         if qat_record is not None:
             qat_record[spec.name] = record
         return module
@@ -148,7 +150,8 @@ def quantization_record(
         record["quantization"]["budget"] = budget.to_dict()
     if qat:
         record["quantization"]["qat"] = {
-            "method": "PT2E QAT (prepare_qat_pt2e), self-distillation to the FP32 graph on the calibration inputs",
+            "method": "QAT from NNCF PTQ: the calibrated Q/DQ graph as straight-through fake quantization at NNCF's"
+            " ranges, weights self-distilled to the FP32 graph on the calibration inputs",
             **qat,
         }
     return record
@@ -171,6 +174,7 @@ def write_int8_bundle(
     max_drop: float | None = None,
     budget_triplets: Sequence[tuple[Tensor, Tensor, Tensor, float]] = (),
     qat_steps: int = 0,
+    qat_lr: float | None = None,
     log=print,
 ) -> Path:
     """An INT8 bundle of ``model`` for ``backend_names`` (a subset of :data:`INT8_BACKENDS`).
@@ -207,7 +211,7 @@ def write_int8_bundle(
         precision="int8",
         warp=warp,
         lower=lambda backend, spec, path: lower_int8(
-            backend, spec, path, samples[spec.name], keep[backend], qat_steps, qat.setdefault(backend, {})
+            backend, spec, path, samples[spec.name], keep[backend], qat_steps, qat.setdefault(backend, {}), qat_lr
         ),
         backend_info=lambda backend: quantization_record(
             backend, calib, counts, keep[backend], budgets.get(backend), qat.get(backend)

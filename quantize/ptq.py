@@ -12,6 +12,7 @@ float. Calibration inputs are the graphs' real inputs (:mod:`quantize.calibratio
 
 from __future__ import annotations
 
+import copy
 import os
 import tempfile
 from collections.abc import Sequence
@@ -62,8 +63,11 @@ def pt2e_quantizer(backend: str, qat: bool = False):
 
 
 def export_graph(spec: GraphSpec) -> torch.fx.GraphModule:
-    """The graph as ``torch.export`` sees it (the module PT2E quantizers annotate)."""
-    return torch.export.export(spec.module.eval(), spec.example_inputs, strict=False).module()
+    """The graph as ``torch.export`` sees it (the module PT2E quantizers annotate), on a copy of the
+    weights: the exported module shares parameter storage with ``spec.module``, so training or
+    bias-correcting it in place would silently change the FP32 model it came from."""
+    module = copy.deepcopy(spec.module).eval()
+    return torch.export.export(module, spec.example_inputs, strict=False).module()
 
 
 def quantize_pt2e_graph(
@@ -72,8 +76,12 @@ def quantize_pt2e_graph(
     samples: Sequence[tuple[Tensor, ...]],
     keep_float: Sequence[str] = (),
     fast_bias_correction: bool | None = True,
+    fold: bool | None = None,
 ) -> torch.fx.GraphModule:
-    """Calibrated INT8 graph module (Q/DQ form) of ``spec`` for ``backend`` (``et`` or ``litert``)."""
+    """Calibrated INT8 graph module (Q/DQ form) of ``spec`` for ``backend`` (``et`` or ``litert``).
+
+    ``fold`` (default: the backend's choice) stores weights already quantized; QAT asks for
+    unfolded weights so that it can train them and fold them itself."""
     nncf = nncf_module()
     from nncf.experimental.torch.fx import quantize_pt2e
 
@@ -89,7 +97,7 @@ def quantize_pt2e_graph(
             dataset,
             subset_size=len(samples),
             fast_bias_correction=fast_bias_correction,
-            fold_quantize=backend != "litert",
+            fold_quantize=(backend != "litert") if fold is None else fold,
         )
 
 

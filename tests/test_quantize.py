@@ -267,6 +267,37 @@ def test_qat_changes_weights_and_still_lowers_to_executorch(tmp_path):
     assert psnr(out.clamp(0, 1), ref.clamp(0, 1)) > 30.0  # three steps at a high rate do not wreck it
 
 
+def test_qat_starts_at_nncf_ptq_and_moves_towards_fp32():
+    from quantize.qat import fake_quant_view, qat_pt2e_graph
+
+    model = models.create("apr-s", pretrained=True).eval()
+    calls = record_graph_inputs(model, generated(2, size=(80, 112)), CANVAS, TILE, max_synth=3)
+    spec = build_graphs(model, "litert", CANVAS, TILE)["synth"]
+    samples = calls["synth"]
+    ptq = quantize_pt2e_graph(spec, "litert", samples)
+    with pytest.raises(ValueError, match="no quantize/dequantize"):
+        fake_quant_view(torch.fx.symbolic_trace(torch.nn.Conv2d(3, 3, 1)))
+    view = fake_quant_view(ptq)
+    assert not any(
+        "quantize" in str(n.target)
+        for n in view.graph.nodes
+        if n.op == "call_function" and "fake_quantize" not in str(n.target) and "_fq_" not in str(n.target)
+    )
+    untrained, record0 = qat_pt2e_graph(spec, "litert", samples, steps=0, log=lambda *_: None)
+    weights = {k: v.clone() for k, v in spec.module.state_dict().items()}
+    _trained, record = qat_pt2e_graph(spec, "litert", samples, steps=12, lr=1e-4, log=lambda *_: None)
+    assert all(torch.equal(v, weights[k]) for k, v in spec.module.state_dict().items())  # FP32 model untouched
+    with torch.no_grad():
+        for s in samples:
+            assert torch.equal(untrained(*s), ptq(*s))  # zero steps is exactly NNCF's PTQ graph
+            # The trainable view computes the same up to rounding ties (fake quantization divides
+            # by the scale where quantize multiplies by its inverse): a few codes off, one LSB each.
+            diff = (view(*s) - ptq(*s)).abs()
+            assert float(diff.mean()) < 1e-5 and float(diff.max()) < 5e-3
+    assert record0["l1_vs_fp32_end"] == record0["l1_vs_fp32_start"] == record["l1_vs_fp32_start"]
+    assert record["l1_vs_fp32_end"] < record["l1_vs_fp32_start"] and record["max_weight_change"] > 0
+
+
 def test_qat_is_refused_for_onnx(tmp_path):
     model = tiny_model("apr-s")
     with pytest.raises(ValueError, match="PT2E routes"):
