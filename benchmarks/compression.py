@@ -110,6 +110,7 @@ def main() -> int:
         model = models.create(model_name, pretrained=True).eval()
         src = models.shipped_weights(model_name)
         root = out / model_name
+        root.mkdir()
         t0 = time.perf_counter()
         bundles = {"FP32": write_bundle(model, root / "fp32", names, model_name=model_name, source=src, log=quiet)}
         bundles["INT8 PTQ"] = write_int8_bundle(

@@ -963,7 +963,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="int8: QAT steps per graph, starting from NNCF's PTQ (et, litert; 0 = PTQ)",
     )
-    s.add_argument("--qat-lr", type=float, help="int8: QAT learning rate (default 5e-5)")
+    s.add_argument("--qat-lr", type=float, help="int8: QAT learning rate (default 1e-5)")
     s.add_argument("--canvas", type=_video_arg("parse_size"), help="motion canvas WxH (default 512x288)")
     s.add_argument("--tile", type=int, default=384, help="synthesis window in pixels, halo included (default 384)")
     s.add_argument("--warp", choices=("scatter", "window"), help="override the per-backend warp variant")

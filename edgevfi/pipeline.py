@@ -19,7 +19,7 @@ Stage order and settings (every key optional unless marked)::
       finetune: {config: configs/x.yaml, steps: 1400}      # training settings; init/out are set here
       export:   {backends: [et, litert, onnx, coreml], canvas: 512x288, tile: 384}
       parity:   {limit: null}
-      int8:     {backends: [et, litert, onnx], calib_count: 32, max_drop: null, qat_steps: 0}
+      int8:     {backends: [et, litert, onnx], calib_count: 32, max_drop: null, qat_steps: 0, qat_lr: 1e-5}
       validate: {max_drop: 0.1, limit: null}
       bench:    {size: 720p, threads: 2, runs: 5}
 """
@@ -40,7 +40,7 @@ STAGE_KEYS = {
     "finetune": {"config", "steps", "settings"},
     "export": {"backends", "canvas", "tile"},
     "parity": {"limit"},
-    "int8": {"backends", "calib_count", "max_drop", "qat_steps", "keep_float"},
+    "int8": {"backends", "calib_count", "max_drop", "qat_steps", "qat_lr", "keep_float"},
     "validate": {"max_drop", "limit"},
     "bench": {"size", "threads", "runs", "backends"},
 }
@@ -231,6 +231,7 @@ class Pipeline:
                 argv += ["--backend", ",".join(s.get("backends", ["et", "litert", "onnx"]))]
                 argv += ["--calib", str(spec["data"])] if spec.get("data") else []
                 argv += ["--calib-count", str(s.get("calib_count", 32)), "--qat-steps", str(s.get("qat_steps", 0))]
+                argv += ["--qat-lr", str(s["qat_lr"])] if s.get("qat_lr") is not None else []
                 argv += ["--max-drop", str(s["max_drop"])] if s.get("max_drop") is not None else []
                 argv += ["--keep-float", ",".join(s["keep_float"])] if s.get("keep_float") else []
                 self._call("int8", argv)

@@ -209,6 +209,8 @@ def test_cli_export_int8_errors(tmp_path, capsys):
     assert "unknown backend" in capsys.readouterr().err
     assert main([*base, "--backend", "et", "--calib", "generated", "--out", str(tmp_path / "b")]) == 2
     assert "--precision int8 only" in capsys.readouterr().err
+    assert main([*base, "--backend", "et", "--qat-lr", "1e-4", "--out", str(tmp_path / "b")]) == 2
+    assert "--precision int8 only" in capsys.readouterr().err
     args = [*base, "--backend", "et", "--precision", "int8", "--calib", "/nope", "--out", str(tmp_path / "c")]
     assert main(args) == 2
     assert "no such calibration source" in capsys.readouterr().err
@@ -255,8 +257,8 @@ def test_qat_changes_weights_and_still_lowers_to_executorch(tmp_path):
     model = models.create("apr-s", pretrained=True).eval()
     calls = record_graph_inputs(model, generated(2, size=(80, 112)), CANVAS, TILE, max_synth=3)
     spec = build_graphs(model, "et", CANVAS, TILE)["synth"]
-    converted, record = qat_pt2e_graph(spec, "et", calls["synth"], steps=3, lr=1e-3, log=lambda *_: None)
-    assert record["steps"] == 3 and record["max_weight_change"] > 0
+    converted, record = qat_pt2e_graph(spec, "et", calls["synth"], steps=12, lr=1e-4, log=lambda *_: None)
+    assert record["kept_step"] > 0 and record["max_weight_change"] > 0  # trained weights, not PTQ's
     program = torch.export.export(converted, spec.example_inputs, strict=False)
     coverage = et.write_program(program, tmp_path / "synth.pte")
     assert any("quantize" in op for op in coverage["ops"])
@@ -264,7 +266,7 @@ def test_qat_changes_weights_and_still_lowers_to_executorch(tmp_path):
     (out,) = run(list(calls["synth"][0]))
     with torch.no_grad():
         ref = spec.module(*calls["synth"][0])
-    assert psnr(out.clamp(0, 1), ref.clamp(0, 1)) > 30.0  # three steps at a high rate do not wreck it
+    assert psnr(out.clamp(0, 1), ref.clamp(0, 1)) > 30.0  # QAT stays close to FP32
 
 
 def test_qat_starts_at_nncf_ptq_and_moves_towards_fp32():
@@ -285,7 +287,7 @@ def test_qat_starts_at_nncf_ptq_and_moves_towards_fp32():
     )
     untrained, record0 = qat_pt2e_graph(spec, "litert", samples, steps=0, log=lambda *_: None)
     weights = {k: v.clone() for k, v in spec.module.state_dict().items()}
-    _trained, record = qat_pt2e_graph(spec, "litert", samples, steps=12, lr=1e-4, log=lambda *_: None)
+    _trained, record = qat_pt2e_graph(spec, "litert", samples, steps=12, lr=3e-5, log=lambda *_: None)
     assert all(torch.equal(v, weights[k]) for k, v in spec.module.state_dict().items())  # FP32 model untouched
     with torch.no_grad():
         for s in samples:
@@ -296,6 +298,11 @@ def test_qat_starts_at_nncf_ptq_and_moves_towards_fp32():
             assert float(diff.mean()) < 1e-5 and float(diff.max()) < 5e-3
     assert record0["l1_vs_fp32_end"] == record0["l1_vs_fp32_start"] == record["l1_vs_fp32_start"]
     assert record["l1_vs_fp32_end"] < record["l1_vs_fp32_start"] and record["max_weight_change"] > 0
+    # A step size that only hurts is never kept: QAT then returns NNCF's PTQ graph unchanged.
+    spoiled, record_bad = qat_pt2e_graph(spec, "litert", samples, steps=4, lr=0.5, log=lambda *_: None)
+    assert record_bad["kept_step"] == 0 and record_bad["max_weight_change"] == 0.0
+    with torch.no_grad():
+        assert torch.equal(spoiled(*samples[0]), ptq(*samples[0]))
 
 
 def test_qat_is_refused_for_onnx(tmp_path):
