@@ -9,7 +9,7 @@ shapes and warp variant, which ``benchmarks/export.py`` shows equal to each FP32
 > 125 dB); then every bundle is timed per output frame at ``--size`` through the tiled Runner, all in
 this one process, so the time ratios are side by side.
 
-    python benchmarks/compression.py [--models apr-s,apr-s-p60] [--qat-steps 200] [--threads 2]
+    python benchmarks/compression.py [--models apr-s,apr-s-p60] [--qat-steps 120] [--threads 2]
 
 Writes ``--out``/results.json, table.md and each bundle's validation report.
 """
@@ -82,7 +82,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default=f"{models.default_model_name()},apr-s-p60")
     ap.add_argument("--backends", default=",".join(BACKENDS))
-    ap.add_argument("--qat-steps", type=int, default=200, help="QAT steps per graph (0: no QAT rows)")
+    ap.add_argument("--qat-steps", type=int, default=120, help="QAT steps per graph (0: no QAT rows)")
     ap.add_argument("--qat-lr", type=float, default=DEFAULT_QAT_LR)
     ap.add_argument("--data", default="../shared/data/val")
     ap.add_argument("--limit", type=int, help="first N val triplets only (a quick look, not the table)")
