@@ -167,6 +167,9 @@ def main() -> int:
                     f"  {name} {variant}: {results[-1]['psnr']:.3f} dB, {results[-1]['s_per_frame']:.3f} s/frame",
                     flush=True,
                 )
+                # Written after every row, so a run cut short keeps what it measured.
+                record = {"command": " ".join(sys.argv), "eager_s_per_frame": eager_times, "rows": results}
+                (out / "results.json").write_text(json.dumps(record, indent=2))
     ref = {(r["backend"]): r for r in results if r["model"] == results[0]["model"] and r["variant"] == "FP32"}
     lines = [
         f"{', '.join(eager_times)} on {args.data} ({results[0]['n']} triplets); time per output frame at {W}x{H}, "

@@ -50,7 +50,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default="apr-s")
     p.add_argument("--sizes", default="1280x720,1920x1080,3840x2160")
-    p.add_argument("--tile", type=int, default=384)
+    p.add_argument("--tile", type=int, default=448)
     p.add_argument("--untiled-max-pixels", type=int, default=1920 * 1080, help="skip untiled runs above this size")
     args = p.parse_args()
     print(f"model {args.model}, tile {args.tile}, 2 threads; peak RSS of each run in its own process")

@@ -2,7 +2,7 @@
 
 Three ways to run the shipped default through the tiled Runner: the eager default (motion canvas
 per frame, windows shrunk for small frames), the static shapes of an exported bundle (canvas
-512×288, 384-px tiles) with the scatter splatting (ONNX, ExecuTorch), and the same with the
+512×288, default tiles) with the scatter splatting (ONNX, ExecuTorch), and the same with the
 window (gather/scatter-free, |residual motion| clamped to 4 px) splatting (LiteRT, Core ML).
 
     python benchmarks/warp_variants.py [--data ../shared/data/val] [--model apr-s]
@@ -36,8 +36,8 @@ def main() -> int:
     static = {"canvas_hw": DEFAULT_CANVAS, "tile": DEFAULT_TILE}
     rows = [
         ("eager default (per-frame canvas)", model, {}),
-        ("static 512×288 / 384, scatter splat", with_warp(model, "scatter"), static),
-        ("static 512×288 / 384, window splat (R=4)", with_warp(model, "window"), static),
+        (f"static 512×288 / {DEFAULT_TILE}, scatter splat", with_warp(model, "scatter"), static),
+        (f"static 512×288 / {DEFAULT_TILE}, window splat (R=4)", with_warp(model, "window"), static),
     ]
     print(f"| {args.model} on {args.data} | PSNR (dB) | SSIM |\n| --- | ---: | ---: |")
     for label, m, kw in rows:

@@ -878,7 +878,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--t", type=_parse_t, default=None, help="two images: time of the output frame in (0, 1)")
     s.add_argument("--model", help="registered model name (default: the shipped default)")
     s.add_argument("--checkpoint", help="a .safetensors checkpoint (overrides --model)")
-    s.add_argument("--tile", type=int, default=None, help="tile window size in pixels (default 384)")
+    s.add_argument("--tile", type=int, default=None, help="tile window size in pixels (default 448)")
     s.add_argument("--device", default="cpu")
     s.add_argument("--threads", type=int, default=0)
     _bundle_args(s)
@@ -965,7 +965,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--qat-lr", type=float, help="int8: QAT learning rate (default 1e-5)")
     s.add_argument("--canvas", type=_video_arg("parse_size"), help="motion canvas WxH (default 512x288)")
-    s.add_argument("--tile", type=int, default=384, help="synthesis window in pixels, halo included (default 384)")
+    s.add_argument("--tile", type=int, default=448, help="synthesis window in pixels, halo included (default 448)")
     s.add_argument("--warp", choices=("scatter", "window"), help="override the per-backend warp variant")
     s.add_argument(
         "--route", metavar="FAST,ACCURATE", help="a routed bundle: two shipped models + the assessor (VFI-DPA)"

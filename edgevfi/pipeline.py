@@ -17,7 +17,7 @@ Stage order and settings (every key optional unless marked)::
     stages:
       prune:    {ratio: 0.25, block_ratios: [...], count: 16}
       finetune: {config: configs/x.yaml, steps: 1400}      # training settings; init/out are set here
-      export:   {backends: [et, litert, onnx, coreml], canvas: 512x288, tile: 384}
+      export:   {backends: [et, litert, onnx, coreml], canvas: 512x288, tile: 448}
       parity:   {limit: null}
       int8:     {backends: [et, litert, onnx], calib_count: 32, max_drop: null, qat_steps: 0, qat_lr: 1e-5}
       validate: {max_drop: 0.1, limit: null}

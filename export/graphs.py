@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from edgevfi import models
 from edgevfi.models.base import TwoStageModel
+from edgevfi.runtime.tiles import DEFAULT_TILE  # re-exported: the bundles' default window
 
 #: backend → (warp implementation of its synth graph, why). ``torch`` is the eager reference.
 WARP_VARIANTS: dict[str, tuple[str, str]] = {
@@ -41,7 +42,6 @@ ROUTE_VARIANTS: dict[str, tuple[str, str]] = {
 
 #: the motion canvas of exported bundles: 16:9 with its long side at the models' 512 limit
 DEFAULT_CANVAS: tuple[int, int] = (288, 512)
-DEFAULT_TILE = 384
 
 
 @dataclass(frozen=True)

@@ -35,13 +35,14 @@ from export.latency import parse_size, summarize  # noqa: E402
 GOLDEN_DIR = ROOT / "android_demo" / "app" / "src" / "test" / "resources" / "goldens"
 
 #: (frame_hw, tile, halo, overlap, align): sizes × configurations, valid and invalid.
-DEFAULT = (384, 32, 32, 32)
+DEFAULT = (448, 32, 32, 32)
 FRAMES = [
     (1, 1), (2, 3), (7, 5), (31, 17), (319, 321), (320, 320), (321, 320), (383, 385), (384, 384),
     (720, 1280), (1080, 1920), (2160, 3840), (4320, 7680), (1280, 720), (1920, 1080), (1, 5000), (5000, 1),
 ]  # fmt: skip
 CONFIGS = [
     DEFAULT,
+    (384, 32, 32, 32),  # the default before 448
     (128, 32, 32, 32),  # the test bundles' tile
     (256, 16, 32, 32),
     (512, 64, 64, 32),

@@ -122,8 +122,8 @@ def test_goldens_cover_the_required_cases():
     cases = plans["cases"]
     frames = {tuple(c["frame_hw"]) for c in cases if "error" not in c}
     assert {(1, 1), (720, 1280), (1080, 1920), (2160, 3840), (1280, 720)} <= frames
-    default = [c for c in cases if (c["tile"], c["halo"], c["overlap"], c["align"]) == (384, 32, 32, 32)]
-    assert any(c["frame_hw"] == [720, 1280] and c["windows"] == 15 for c in default)
+    default = [c for c in cases if (c["tile"], c["halo"], c["overlap"], c["align"]) == (448, 32, 32, 32)]
+    assert any(c["frame_hw"] == [720, 1280] and c["windows"] == 8 for c in default)
     assert sum("error" in c for c in cases) >= 8
     runner = json.loads((GOLDENS / "runner.json").read_text(encoding="utf-8"))
     shifts = [s for o in runner["outputs"] for s in o["shifts"]]

@@ -110,5 +110,5 @@ def test_eager_runner_shrinks_window_for_small_frames():
     model = tiny_model("apr-s")
     runner = Runner(EagerBackend(model))
     assert runner.plan((48, 64)).tile == 128
-    assert runner.plan((1080, 1920)).tile == 384
+    assert runner.plan((1080, 1920)).tile == 448
     assert Runner(EagerBackend(model), tile=256).plan((48, 64)).tile == 256  # an explicit tile is kept

@@ -18,7 +18,7 @@ from torch import Tensor
 from edgevfi.ops.tiles import region_mean_displacement, resize_to, window_source
 from edgevfi.runtime.backend import Backend
 from edgevfi.runtime.routing import PairScores, Route, Router
-from edgevfi.runtime.tiles import TilePlan
+from edgevfi.runtime.tiles import DEFAULT_TILE, TilePlan
 
 
 @dataclass
@@ -42,7 +42,7 @@ class PairMotion:
 class Runner:
     """Tiled interpolation through a :class:`Backend`.
 
-    ``tile``/``overlap`` default to the backend's static tile (exported bundles) or 384/32 (eager).
+    ``tile``/``overlap`` default to the static tile of the backend (bundles) or ``DEFAULT_TILE``/32 (eager).
     With a :class:`~edgevfi.runtime.routing.Router`, ``backend`` is the fast model and the router's
     ``accurate`` backend makes the windows (or pairs) the assessor picks; both must share the tiling.
     """
@@ -61,9 +61,9 @@ class Runner:
                     "fast and accurate backends must share tile, halo and alignment, got "
                     f"{(backend.tile, backend.halo, backend.align)} and {(acc.tile, acc.halo, acc.align)}"
                 )
-        self.tile = backend.tile or tile or 384
+        self.tile = backend.tile or tile or DEFAULT_TILE
         # Eager backends accept any window size: a frame smaller than the default tile then gets one
-        # window just big enough (aligned), instead of paying for a mostly-padding 384² window.
+        # window just big enough (aligned), instead of paying for a mostly-padding default window.
         self.shrink_small_frames = backend.tile is None and tile is None
         self.overlap = overlap
 

@@ -19,13 +19,17 @@ from torch import Tensor
 
 from edgevfi.ops.tiles import Region
 
+#: Default window, halo included. 448 rather than 384: a 720p frame takes 8 windows instead of 15 (1.61 instead
+#: of 2.21 Mpixel synthesized), a third less time at equal output (``benchmarks/tile_size.py``).
+DEFAULT_TILE = 448
+
 
 @dataclass(frozen=True)
 class TilePlan:
     """Fixed-size windows covering a ``frame_hw`` frame; see the module docstring."""
 
     frame_hw: tuple[int, int]
-    tile: int = 384
+    tile: int = DEFAULT_TILE
     halo: int = 32
     overlap: int = 32
     align: int = 32

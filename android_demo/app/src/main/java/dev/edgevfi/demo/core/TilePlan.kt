@@ -24,7 +24,7 @@ data class Window(val iy: Int, val ix: Int, val region: Region)
 class TilePlan(
     val frameH: Int,
     val frameW: Int,
-    val tile: Int = 384,
+    val tile: Int = 448,
     val halo: Int = 32,
     val overlap: Int = 32,
     val align: Int = 32
