@@ -137,8 +137,9 @@ def test_int8_bundle_runs_close_to_fp32(int8, backend):
     out = dict(zip((0.5, 0.9), Runner(runtime).interpolate(img0, img1, [0.5, 0.9]), strict=True))
     for t, frame in out.items():
         assert frame.shape == ref[t].shape
-        # A random tiny model, not a trained one: its INT8 error is larger (LiteRT at t = 0.9: 29.3 dB);
-        # the bound only guards against a broken route; the real drop is measured on val (compression.py).
+        # The shipped apr-s at a tiny canvas, calibrated on 6 generated pairs: a guard against a broken
+        # route, not the real drop (compression.py measures that on val). LiteRT at t = 0.9 gives 29.3 dB
+        # with the weights shipped in 1fc5018 and 31.1 dB with the ones before, so the bound is 28.
         assert psnr(frame.clamp(0, 1), ref[t].clamp(0, 1)) > 28.0, (backend, t)
     # t = 0.9 is rarer than 0.5 in calibration: a t-dependent input clipped to the calibration
     # mean would make the INT8 frame at 0.9 look like the FP32 frame at about 0.55.
