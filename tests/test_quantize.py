@@ -232,8 +232,10 @@ def test_cli_export_int8_writes_a_bundle(tmp_path):
 
 def test_budget_loop_keeps_the_sensitive_block_float():
     """Constructed case: the decoder carries an activation outlier that its next conv ignores, so
-    FP32 is untouched but per-tensor INT8 crushes every other channel of that activation. (At
-    these tiny static shapes the plain model's INT8 drop is already about 0.4 dB.)"""
+    FP32 is untouched but per-tensor INT8 crushes every other channel of that activation. The budget
+    sits between the two drops: at these tiny static shapes the plain model loses 0.16 dB with the
+    weights of run 7 (and 0.4 dB with older ones), the outlier lifts it to 0.6 dB, and only keeping
+    `decode` float brings it back under."""
     from quantize.budget import fit_budget, layer_groups
     from quantize.calibration import holdout_triplets
 
@@ -245,9 +247,10 @@ def test_budget_loop_keeps_the_sensitive_block_float():
     calls = record_graph_inputs(model, generated(3, size=(80, 112)), CANVAS, TILE, max_synth=6)
     triplets = holdout_triplets("generated", 2)
     groups = ["flow.blocks.0", "refine.0", "decode"]  # a few candidates keep the test fast
-    result = fit_budget(model, "et", calls, triplets, 0.6, CANVAS, TILE, groups=groups, log=lambda *_: None)
-    assert result.drops["<all int8>"] > 0.8  # the outlier really hurts
-    assert result.fits and result.drop <= 0.6
+    budget = 0.3
+    result = fit_budget(model, "et", calls, triplets, budget, CANVAS, TILE, groups=groups, log=lambda *_: None)
+    assert result.drops["<all int8>"] > budget + 0.2  # the outlier really hurts
+    assert result.fits and result.drop <= budget
     assert result.keep_float == ["decode"]
     assert result.sensitivity["decode"] == min(result.sensitivity.values())
     assert 0.0 < result.float_mac_share < 0.5
