@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -25,6 +27,20 @@ def tiny_model(name: str, **overrides) -> models.TwoStageModel:
         torch.nn.init.normal_(head.weight, std=0.05)
         torch.nn.init.normal_(head.bias, std=3.0)
     return model.eval()
+
+
+FROZEN_APR_S = Path(__file__).parent / "fixtures" / "apr-s-frozen.safetensors"
+
+
+def frozen_apr_s() -> models.TwoStageModel:
+    """Trained apr-s weights frozen for tests (run 7, float16 copy of edgevfi/weights/apr-s at ff8a566).
+
+    INT8 tests need trained weights (random ones have no structure for 8 bits to keep), but their
+    bounds must not move each time a better default ships, so they use this copy, never the shipped file.
+    """
+    from edgevfi.checkpoint import load_checkpoint
+
+    return load_checkpoint(FROZEN_APR_S).float().eval()
 
 
 def moving_pair(h: int, w: int, dx: int = 5, dy: int = -3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

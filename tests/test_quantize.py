@@ -19,9 +19,8 @@ pytest.importorskip("executorch")
 pytest.importorskip("litert_torch")
 pytest.importorskip("onnxruntime")
 
-from conftest import moving_pair, tiny_model
+from conftest import frozen_apr_s, moving_pair, tiny_model
 
-from edgevfi import models
 from edgevfi.checkpoint import save_checkpoint
 from edgevfi.cli import main
 from edgevfi.metrics import psnr
@@ -41,10 +40,10 @@ ROUTES = ("et", "litert", "onnx")
 
 @pytest.fixture(scope="module")
 def int8(tmp_path_factory) -> tuple[Path, Path, torch.nn.Module]:
-    # The shipped weights at tiny static shapes: random weights have no structure for 8 bits to
+    # Trained (frozen) weights at tiny static shapes: random weights have no structure for 8 bits to
     # keep, so only a trained model gives a meaningful INT8-vs-FP32 bound.
     root = tmp_path_factory.mktemp("int8")
-    model = models.create("apr-s", pretrained=True).eval()
+    model = frozen_apr_s()
     ckpt = save_checkpoint(model, root / "tiny.safetensors")
     bundle = write_int8_bundle(
         model,
@@ -137,9 +136,9 @@ def test_int8_bundle_runs_close_to_fp32(int8, backend):
     out = dict(zip((0.5, 0.9), Runner(runtime).interpolate(img0, img1, [0.5, 0.9]), strict=True))
     for t, frame in out.items():
         assert frame.shape == ref[t].shape
-        # The shipped apr-s at a tiny canvas, calibrated on 6 generated pairs: a guard against a broken
-        # route, not the real drop (compression.py measures that on val). LiteRT at t = 0.9 gives 29.3 dB
-        # with the weights shipped in 1fc5018 and 31.1 dB with the ones before, so the bound is 28.
+        # Frozen apr-s at a tiny canvas, calibrated on 6 generated pairs: a guard against a broken
+        # route, not the real drop (compression.py measures that on val). The bound of 28 was set when
+        # LiteRT at t = 0.9 gave 29.3 dB (weights of 1fc5018); the frozen run-7 copy passes it too.
         assert psnr(frame.clamp(0, 1), ref[t].clamp(0, 1)) > 28.0, (backend, t)
     # t = 0.9 is rarer than 0.5 in calibration: a t-dependent input clipped to the calibration
     # mean would make the INT8 frame at 0.9 look like the FP32 frame at about 0.55.
@@ -233,13 +232,12 @@ def test_cli_export_int8_writes_a_bundle(tmp_path):
 def test_budget_loop_keeps_the_sensitive_block_float():
     """Constructed case: the decoder carries an activation outlier that its next conv ignores, so
     FP32 is untouched but per-tensor INT8 crushes every other channel of that activation. The budget
-    sits between the two drops: at these tiny static shapes the plain model loses 0.16 dB with the
-    weights of run 7 (and 0.4 dB with older ones), the outlier lifts it to 0.6 dB, and only keeping
-    `decode` float brings it back under."""
+    sits between the two drops: at these tiny static shapes the plain (frozen run-7) model loses
+    0.16 dB, the outlier lifts it to 0.6 dB, and only keeping `decode` float brings it back under."""
     from quantize.budget import fit_budget, layer_groups
     from quantize.calibration import holdout_triplets
 
-    model = models.create("apr-s", pretrained=True).eval()
+    model = frozen_apr_s()
     with torch.no_grad():
         model.decode.mid_conv[0].bias[0] = 300.0
         model.decode.up2.proj.weight[:, 0] = 0.0
@@ -260,7 +258,7 @@ def test_qat_changes_weights_and_still_lowers_to_executorch(tmp_path):
     from export.backends import executorch as et
     from quantize.qat import qat_pt2e_graph
 
-    model = models.create("apr-s", pretrained=True).eval()
+    model = frozen_apr_s()
     calls = record_graph_inputs(model, generated(2, size=(80, 112)), CANVAS, TILE, max_synth=3)
     spec = build_graphs(model, "et", CANVAS, TILE)["synth"]
     converted, record = qat_pt2e_graph(spec, "et", calls["synth"], steps=12, lr=1e-4, log=lambda *_: None)
@@ -278,7 +276,7 @@ def test_qat_changes_weights_and_still_lowers_to_executorch(tmp_path):
 def test_qat_starts_at_nncf_ptq_and_moves_towards_fp32():
     from quantize.qat import fake_quant_view, qat_pt2e_graph
 
-    model = models.create("apr-s", pretrained=True).eval()
+    model = frozen_apr_s()
     calls = record_graph_inputs(model, generated(2, size=(80, 112)), CANVAS, TILE, max_synth=3)
     spec = build_graphs(model, "litert", CANVAS, TILE)["synth"]
     samples = calls["synth"]
