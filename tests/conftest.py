@@ -40,7 +40,7 @@ def frozen_apr_s() -> models.TwoStageModel:
     """
     from edgevfi.checkpoint import load_checkpoint
 
-    return load_checkpoint(FROZEN_APR_S).float().eval()
+    return load_checkpoint(FROZEN_APR_S)  # float32 parameters, eval mode: load_checkpoint casts and sets both
 
 
 def moving_pair(h: int, w: int, dx: int = 5, dy: int = -3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
