@@ -38,6 +38,9 @@ def main() -> None:
     meta = read_metadata(src)
     run_dir = src.parent
     run_cfg = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
+    # Settings changed on resume (edgevfi.train.loop): config.json holds the final ones, this the history.
+    changes_path = run_dir / "config_changes.json"
+    config_changes = json.loads(changes_path.read_text()) if changes_path.exists() else []
     result = evaluate(Runner(EagerBackend(model)), args.val, args.name)
     macs = count_macs(model, (720, 1280))
     dst = models.WEIGHTS_DIR / f"{args.name}.safetensors"
@@ -61,6 +64,7 @@ def main() -> None:
             "run": str(run_dir),
             "step": meta.get("extra", {}).get("step"),
             "config": run_cfg,
+            "config_changes": config_changes,
             "init_from": init_from,
             # A motion-stage warm start (TrainConfig.init_motion): which weights it copied.
             "init_motion_sha256": (

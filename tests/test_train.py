@@ -76,6 +76,27 @@ def test_resume_is_bit_exact(tmp_path):
         assert torch.equal(v, w), k
 
 
+def test_resume_with_changed_settings_records_them(tmp_path):
+    """A resume with a shorter cosine rewrites config.json and keeps the old value with its step."""
+    import json
+
+    run = tmp_path / "run"
+    first = Trainer(_config(tmp_path, 12), dataset=MovingTextures())
+    first.train(steps=3)
+    del first
+    assert json.loads((run / "config.json").read_text())["steps"] == 12
+    assert not (run / "config_changes.json").exists()
+    resumed = Trainer(_config(tmp_path, 8), dataset=MovingTextures())
+    assert resumed.step == 3
+    assert json.loads((run / "config.json").read_text())["steps"] == 8
+    history = json.loads((run / "config_changes.json").read_text())
+    assert [(h["step"], h["changed"]) for h in history] == [(3, {"steps": [12, 8]})]
+    assert "setting steps changed on resume at step 3: 12 -> 8" in (run / "log.txt").read_text()
+    again = Trainer(_config(tmp_path, 8), dataset=MovingTextures())  # same settings: nothing new recorded
+    del again
+    assert len(json.loads((run / "config_changes.json").read_text())) == 1
+
+
 def test_teacher_conversion_of_middle_flows():
     """Uniform motion d: the middle frame sees F_t0 = −d/2, F_t1 = +d/2, so F01 = d and F10 = −d."""
     from edgevfi.train.teacher import bidirectional_from_middle, flow_to_motion_grid

@@ -1,6 +1,7 @@
 """The training loop: resumable, logged, validated, CPU or CUDA with the same code.
 
-A run folder holds ``config.json`` (the run's settings), ``last.pt`` (model, optimizer, step, RNG:
+A run folder holds ``config.json`` (the run's current settings; ``config_changes.json`` lists what a
+resume with different settings changed, and at which step), ``last.pt`` (model, optimizer, step, RNG:
 everything needed to resume bit-exactly; loaded with ``weights_only=True``), ``best.safetensors``
 (best validation PSNR so far), ``log.txt`` and ``losses.csv`` / ``val.csv``.
 """
@@ -78,6 +79,12 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
         return cls(**d)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    os.replace(tmp, path)
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -237,8 +244,9 @@ class Trainer:
         self._log_file = open(self.out / "log.txt", "a")
         if (self.out / "last.pt").exists():
             self._resume()
+            self._record_setting_changes()
         else:
-            (self.out / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+            _write_json(self.out / "config.json", asdict(cfg))
 
     def _default_dataset(self) -> Any:
         from edgevfi.data.video import build_training_set
@@ -280,6 +288,26 @@ class Trainer:
         _set_rng_state(state["rng"])
         self.gen.set_state(state["gen"])
         self.log(f"resumed at step {self.step} (best val {self.best:.3f} dB)")
+
+    def _record_setting_changes(self) -> None:
+        """Keep ``config.json`` true when a run is resumed with other settings (e.g. a shorter cosine).
+
+        The old values are not lost: each change is appended to ``config_changes.json`` with the step
+        it took effect at, so a model card can tell the run's real schedule.
+        """
+        path = self.out / "config.json"
+        old = json.loads(path.read_text()) if path.exists() else {}
+        new = json.loads(json.dumps(asdict(self.cfg)))  # tuples as lists, as config.json stores them
+        changed = {k: [old.get(k), v] for k, v in new.items() if k in old and old[k] != v}
+        if not changed:
+            return
+        for k, (a, b) in changed.items():
+            self.log(f"setting {k} changed on resume at step {self.step}: {a!r} -> {b!r}")
+        history_path = self.out / "config_changes.json"
+        history = json.loads(history_path.read_text()) if history_path.exists() else []
+        history.append({"step": self.step, "time": time.strftime("%Y-%m-%d %H:%M:%S"), "changed": changed})
+        _write_json(history_path, history)
+        _write_json(path, new)
 
     # --- loop ----------------------------------------------------------------------------
     def batches(self) -> Iterator[dict[str, Tensor]]:
