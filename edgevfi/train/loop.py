@@ -26,6 +26,7 @@ from torch import Tensor
 
 from edgevfi import models
 from edgevfi.checkpoint import save_checkpoint
+from edgevfi.io import atomic_output
 from edgevfi.models.base import TwoStageModel, default_canvas
 from edgevfi.train import losses as L
 
@@ -82,9 +83,8 @@ class TrainConfig:
 
 
 def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2))
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2))
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
