@@ -97,6 +97,31 @@ def test_resume_with_changed_settings_records_them(tmp_path):
     assert len(json.loads((run / "config_changes.json").read_text())) == 1
 
 
+def test_resume_compares_settings_missing_from_an_older_config_with_their_defaults(tmp_path):
+    """A run started before a setting existed used its default: a resume with another value records it."""
+    import json
+
+    run = tmp_path / "run"
+    first = Trainer(_config(tmp_path, 12), dataset=MovingTextures())
+    first.train(steps=2)
+    del first
+    stored = json.loads((run / "config.json").read_text())
+    del stored["half_canvas_prob"]  # as written by code older than that setting
+    (run / "config.json").write_text(json.dumps(stored))
+    same = Trainer(_config(tmp_path, 12), dataset=MovingTextures())  # defaults: nothing changed
+    del same
+    assert not (run / "config_changes.json").exists()
+    assert json.loads((run / "config.json").read_text())["half_canvas_prob"] == 0.5  # completed
+    stored = json.loads((run / "config.json").read_text())
+    del stored["half_canvas_prob"]
+    (run / "config.json").write_text(json.dumps(stored))
+    cfg = _config(tmp_path, 12)
+    cfg.half_canvas_prob = 0.0
+    Trainer(cfg, dataset=MovingTextures())
+    history = json.loads((run / "config_changes.json").read_text())
+    assert [h["changed"] for h in history] == [{"half_canvas_prob": [0.5, 0.0]}]
+
+
 def test_teacher_conversion_of_middle_flows():
     """Uniform motion d: the middle frame sees F_t0 = −d/2, F_t1 = +d/2, so F01 = d and F10 = −d."""
     from edgevfi.train.teacher import bidirectional_from_middle, flow_to_motion_grid
