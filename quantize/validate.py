@@ -28,15 +28,15 @@ from PIL import Image
 from torch import Tensor
 
 from edgevfi.data.triplets import TripletFolder
-from edgevfi.metrics import psnr, quantize_8bit, ssim
+from edgevfi.metrics import MOTION_BUCKETS as BUCKETS
+from edgevfi.metrics import motion_bucket as bucket_of
+from edgevfi.metrics import motion_magnitude, psnr, quantize_8bit, ssim
 from edgevfi.models.base import TwoStageModel
 from edgevfi.runtime import Runner
 from export import backends as backend_modules
 from export.bundle import Bundle, BundleBackend, BundleError, tool_versions
 from export.parity import _eager_runner, source_model
 
-#: motion buckets: mean displacement between the two frames, in frame pixels
-BUCKETS: tuple[tuple[str, float, float], ...] = (("small", 0.0, 3.0), ("medium", 3.0, 10.0), ("large", 10.0, math.inf))
 CROP = 96
 DIFF_GAIN = 8.0
 
@@ -50,10 +50,6 @@ class Triplet:
     img0: Tensor
     img1: Tensor
     gt: Tensor
-
-
-def bucket_of(motion_px: float) -> str:
-    return next(name for name, lo, hi in BUCKETS if lo <= motion_px < hi)
 
 
 def video_triplets(path: Path, limit: int | None = None) -> list[tuple[str, Tensor, Tensor, Tensor]]:
@@ -82,13 +78,6 @@ def load_sequences(sources: list[str], limit: int | None = None) -> list[Triplet
             rel = Path(item["path"]).relative_to(path) if Path(item["path"]) != path else Path(".")
             out.append(Triplet(name, str(rel), item["img0"], item["img1"], item["gt"]))
     return out
-
-
-def motion_magnitude(m0: Tensor, canvas_hw: tuple[int, int], frame_hw: tuple[int, int]) -> float:
-    """Mean length of the 0→1 displacement (first pair of ``m0``, canvas px) in frame pixels."""
-    d = m0[:, 0:2].double()
-    sx, sy = frame_hw[1] / canvas_hw[1], frame_hw[0] / canvas_hw[0]
-    return float(torch.sqrt((d[:, 0] * sx) ** 2 + (d[:, 1] * sy) ** 2).mean())
 
 
 def worst_crop(ref: Tensor, out: Tensor, size: int = CROP) -> tuple[int, int, int, int]:
