@@ -122,6 +122,33 @@ def test_resume_compares_settings_missing_from_an_older_config_with_their_defaul
     assert [h["changed"] for h in history] == [{"half_canvas_prob": [0.5, 0.0]}]
 
 
+def test_end_of_schedule_is_validated_and_kept_as_final(tmp_path):
+    """A cosine whose length is not a multiple of val_every still ends scored, in final.safetensors."""
+
+    import numpy as np
+    from PIL import Image
+
+    from edgevfi.checkpoint import load_checkpoint, read_metadata
+
+    seq = tmp_path / "val" / "seq"
+    seq.mkdir(parents=True)
+    item = MovingTextures()[0]
+    for name, key in (("im1", "img0"), ("im2", "gt"), ("im3", "img1")):
+        arr = (item[key].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        Image.fromarray(arr).save(seq / f"{name}.png")
+    cfg = _config(tmp_path, 7)
+    cfg.val, cfg.val_every = str(tmp_path / "val"), 5
+    trainer = Trainer(cfg, dataset=MovingTextures())
+    trainer.train()
+    run = tmp_path / "run"
+    assert [line.split(",")[0] for line in (run / "val.csv").read_text().split()] == ["5", "7"]
+    meta = read_metadata(run / "final.safetensors")["extra"]
+    assert meta["step"] == 7 and meta["val_psnr"] == pytest.approx(trainer.last_val[1])
+    final = load_checkpoint(run / "final.safetensors")
+    for k, v in trainer.model.state_dict().items():
+        assert torch.equal(final.state_dict()[k], v.cpu()), k
+
+
 def test_teacher_conversion_of_middle_flows():
     """Uniform motion d: the middle frame sees F_t0 = −d/2, F_t1 = +d/2, so F01 = d and F10 = −d."""
     from edgevfi.train.teacher import bidirectional_from_middle, flow_to_motion_grid

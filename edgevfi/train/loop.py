@@ -235,6 +235,7 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.step = 0
         self.best = -math.inf
+        self.last_val: tuple[int, float] | None = None  # (step, PSNR) of the latest validation
         self.dataset = dataset if dataset is not None else self._default_dataset()
         self.teacher = None
         if cfg.distill_weight:
@@ -361,13 +362,28 @@ class Trainer:
                         + " ".join(f"{k}={v:.4f}" for k, v in parts.items())
                         + f" ({rate:.2f} it/s)"
                     )
-                if cfg.val and cfg.val_every and self.step % cfg.val_every == 0:
+                # The end of the schedule is always scored: a cosine cut to a length that is not a
+                # multiple of val_every would otherwise end unscored (and not kept as best).
+                if cfg.val and cfg.val_every and (self.step % cfg.val_every == 0 or self.step == cfg.steps):
                     self.validate()
                 if time.monotonic() - last_save > cfg.checkpoint_minutes * 60:
                     self.save()
                     last_save = time.monotonic()
         self.save()
+        if self.step >= cfg.steps:
+            self.save_final()
         return parts
+
+    def save_final(self) -> Path:
+        """Weights at the end of the schedule as ``final.safetensors``: what a run ships.
+
+        ``best.safetensors`` is the val-picked step; shipping the end of the cosine instead keeps the
+        val set out of model selection.
+        """
+        extra: dict[str, Any] = {"step": self.step}
+        if self.last_val is not None and self.last_val[0] == self.step:
+            extra["val_psnr"] = self.last_val[1]
+        return save_checkpoint(self.model, self.out / "final.safetensors", extra=extra)
 
     def validate(self) -> float:
         from edgevfi.evaluate import quick_psnr
@@ -378,6 +394,7 @@ class Trainer:
         self.model.train()
         with open(self.out / "val.csv", "a") as f:
             f.write(f"{self.step},{score:.4f}\n")
+        self.last_val = (self.step, score)
         if score > self.best:
             self.best = score
             save_checkpoint(self.model, self.out / "best.safetensors", extra={"step": self.step, "val_psnr": score})
