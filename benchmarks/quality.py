@@ -13,6 +13,7 @@ for every row), so the gap to RIFE can be read per kind of content.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -100,6 +101,11 @@ def main() -> None:
     p.add_argument("--no-timing", action="store_true")
     p.add_argument("--json", help="also write the rows as JSON")
     p.add_argument("--limit", type=int, help="score only the first N triplets (smoke runs)")
+    p.add_argument(
+        "--max-canvas-side",
+        type=int,
+        help="motion canvas limit for every model (diagnostic: how much the downsized canvas costs)",
+    )
     args = p.parse_args()
     torch.set_num_threads(2)
     if not Path(args.data).exists():
@@ -112,6 +118,9 @@ def main() -> None:
             entries.append((name, models.create(name, pretrained=True)))
     for ck in args.checkpoint:
         entries.append((Path(ck).stem if Path(ck).stem != "best" else str(Path(ck).parent.name), load_checkpoint(ck)))
+    if args.max_canvas_side:
+        for _, model in entries:
+            model.config = dataclasses.replace(model.config, max_canvas_side=args.max_canvas_side)
 
     rows = []
     rife = load_rife()
