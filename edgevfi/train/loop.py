@@ -297,15 +297,18 @@ class Trainer:
         it took effect at, so a model card can tell the run's real schedule.
         """
         path = self.out / "config.json"
-        old = json.loads(path.read_text()) if path.exists() else {}
         new = json.loads(json.dumps(asdict(self.cfg)))  # tuples as lists, as config.json stores them
+        if not path.exists():  # nothing to compare with: the run's old settings are unknown
+            _write_json(path, new)
+            return
+        old = json.loads(path.read_text())
         # A setting that TrainConfig gained after the run started is absent from its config.json; the
         # run used that setting's default until now, so the default is its old value.
         defaults = json.loads(json.dumps(asdict(TrainConfig())))
         before = {k: old.get(k, defaults[k]) for k in new}
         changed = {k: [before[k], v] for k, v in new.items() if before[k] != v}
         if not changed:
-            if old and set(new) - set(old):  # only new keys, at their defaults: complete config.json
+            if set(new) - set(old):  # only new keys, at their defaults: complete config.json
                 _write_json(path, new)
             return
         for k, (a, b) in changed.items():
