@@ -27,11 +27,12 @@ from torch import Tensor
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from quality import motion_of
 from rife import load_rife
 
 from edgevfi import models
 from edgevfi.data.triplets import find_triplets, load_image
-from edgevfi.metrics import MOTION_BUCKETS, motion_bucket, motion_magnitude, psnr, quantize_8bit
+from edgevfi.metrics import MOTION_BUCKETS, motion_bucket, psnr, quantize_8bit
 from edgevfi.runtime import EagerBackend, Runner
 
 SIGMA = 2.0
@@ -65,11 +66,8 @@ def main() -> None:
     folders = find_triplets(args.data)[: args.limit]
     triplets = [tuple(load_image(f / f"im{i}.png")[None] for i in (1, 2, 3)) for f in folders]
 
-    default = Runner(EagerBackend(models.create(models.default_model_name(), pretrained=True)))
-    buckets = []
-    for a, gt, b in triplets:
-        pair = default.prepare(a, b)
-        buckets.append(motion_bucket(motion_magnitude(pair.m0, pair.canvas_hw, tuple(gt.shape[-2:]))))
+    default = models.create(models.default_model_name(), pretrained=True)
+    buckets = [motion_bucket(m) for m in motion_of(folders, default)]
 
     methods = []
     rife = load_rife()
