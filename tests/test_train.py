@@ -163,3 +163,30 @@ def test_teacher_conversion_of_middle_flows():
     assert v1[inner].min() == 1 and v1[..., :, 0].max() == 0
     grid = flow_to_motion_grid(f01, (8, 10), (32, 40))  # image 16×20 → canvas 32×40, motion grid 8×10
     assert torch.allclose(grid[..., 3, 4], torch.tensor([[8.0, -4.0]]), atol=1e-4)
+
+
+def test_motion_only_training_changes_only_the_motion_stage(tmp_path):
+    """train_parts: motion optimises flow.* on the motion terms alone; the synthesis is left bit-identical."""
+    import csv
+
+    cfg = _config(tmp_path, 6)
+    cfg.train_parts, cfg.motion_photometric_weight = "motion", 1.0
+    trainer = Trainer(cfg, dataset=MovingTextures())
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.train()
+    after = trainer.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("flow.") for k in changed), sorted(changed)[:5]
+    with open(tmp_path / "run" / "losses.csv") as f:
+        columns = next(csv.reader(f))
+    assert "tv" in columns and "rec" not in columns  # the synthesis was not run
+
+
+def test_unknown_or_empty_train_parts_are_rejected(tmp_path):
+    cfg = _config(tmp_path, 2)
+    cfg.train_parts = "synthesis"
+    with pytest.raises(ValueError, match="unknown train_parts"):
+        Trainer(cfg, dataset=MovingTextures())
+    cfg.train_parts, cfg.motion_photometric_weight = "motion", 0.0
+    with pytest.raises(ValueError, match="needs distill_weight"):
+        Trainer(cfg, dataset=MovingTextures())
