@@ -76,6 +76,29 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return out
 
 
+def grow_checkpoint(path: str | Path, overrides: dict[str, Any]) -> tuple[TwoStageModel, list[str]]:
+    """The checkpoint's model with config ``overrides`` applied, its tensors loaded where they fit.
+
+    For growing a trained model (e.g. one more motion block): every tensor of the checkpoint must
+    keep its name and shape in the grown model, or ``CheckpointError`` says which does not. Returns
+    the model and the names of the tensors it has that the checkpoint has not (left at their init).
+    """
+    path = Path(path)
+    meta = read_metadata(path)
+    try:
+        model = build(config_from_dict({**meta["config"], **overrides}))
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"{path}: bad model config with overrides {overrides} ({e})") from None
+    expected = model.state_dict()
+    with safe_open(str(path), framework="pt", device="cpu") as f:
+        tensors = {key: f.get_tensor(key) for key in f.keys()}
+    misfit = sorted(k for k, v in tensors.items() if k not in expected or expected[k].shape != v.shape)
+    if misfit:
+        raise CheckpointError(f"{path}: {len(misfit)} tensors do not fit the grown model (e.g. {misfit[0]})")
+    model.load_state_dict(tensors, strict=False)
+    return model, sorted(set(expected) - set(tensors))
+
+
 def load_checkpoint(path: str | Path, map_location: str = "cpu") -> TwoStageModel:
     """Build the model described by the checkpoint's config and load its tensors (strictly)."""
     path = Path(path)

@@ -121,6 +121,22 @@ def test_checkpoint_config_mismatch_is_clear(tmp_path):
         load_checkpoint(path)
 
 
+def test_grown_checkpoint_keeps_every_trained_tensor(tmp_path):
+    """grow_checkpoint: a fourth motion block is new, all else is loaded; a misfit is named."""
+    from edgevfi.checkpoint import grow_checkpoint
+
+    model = tiny_model("apr-s")
+    path = save_checkpoint(model, tmp_path / "m.safetensors")
+    grown, new = grow_checkpoint(path, {"motion_widths": [8, 8, 8, 8]})
+    assert new and all(k.startswith("flow.blocks.3.") for k in new)
+    for k, v in model.state_dict().items():
+        assert torch.equal(grown.state_dict()[k], v), k
+    with pytest.raises(CheckpointError, match="do not fit the grown model"):
+        grow_checkpoint(path, {"width": 16})
+    with pytest.raises(ValueError, match="1 to 4 block widths"):
+        grow_checkpoint(path, {"motion_widths": [8, 8, 8, 8, 8]})
+
+
 def test_pickle_checkpoint_refused(tmp_path):
     path = tmp_path / "m.pt"
     torch.save(tiny_model("apr-s").state_dict(), path)

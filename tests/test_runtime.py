@@ -45,6 +45,17 @@ def test_tiled_equals_full_frame(name):
     assert psnr(tiled, full) >= 50.0
 
 
+def test_tiled_equals_full_frame_with_a_fourth_motion_block():
+    """A full-canvas motion block (motion tensor at canvas, not 1/2-canvas, resolution) tiles exactly too."""
+    model = tiny_model("apr-s", motion_widths=(8, 8, 8, 8))
+    a, b = moving_pair(150, 230, dx=7, dy=-4)
+    with torch.no_grad():
+        full = model(a, b, 0.4)
+        assert model.motion(a[..., :128, :192], b[..., :128, :192])[0].shape[-2:] == (128, 192)
+    (tiled,) = Runner(EagerBackend(model), tile=128, overlap=32).interpolate(a, b, [0.4])
+    assert psnr(tiled, full) >= 50.0
+
+
 @settings(max_examples=6, deadline=None)
 @given(
     h=st.integers(17, 700),

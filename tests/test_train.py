@@ -190,3 +190,26 @@ def test_unknown_or_empty_train_parts_are_rejected(tmp_path):
     cfg.train_parts, cfg.motion_photometric_weight = "motion", 0.0
     with pytest.raises(ValueError, match="needs distill_weight"):
         Trainer(cfg, dataset=MovingTextures())
+
+
+def test_grown_model_trains_only_its_new_motion_block(tmp_path):
+    """init + model_overrides grows the model; train_parts new-motion leaves every init tensor bit-identical."""
+    from edgevfi.checkpoint import save_checkpoint
+    from edgevfi.models import create
+
+    torch.manual_seed(0)
+    start = create("apr-s", **TINY["apr"])
+    init = save_checkpoint(start, tmp_path / "init.safetensors")
+    cfg = _config(tmp_path, 4)
+    cfg.init, cfg.model_overrides = str(init), {"motion_widths": [8, 8, 8, 8]}
+    cfg.train_parts, cfg.motion_photometric_weight = "new-motion", 1.0
+    trainer = Trainer(cfg, dataset=MovingTextures())
+    assert trainer.new_tensors and all(k.startswith("flow.blocks.3.") for k in trainer.new_tensors)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.train()
+    after = trainer.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and changed <= set(trainer.new_tensors), sorted(changed - set(trainer.new_tensors))[:3]
+    cfg.model_overrides = {}  # nothing grown: nothing new to train
+    with pytest.raises(ValueError, match="no new motion tensors"):
+        Trainer(cfg, dataset=MovingTextures())

@@ -166,16 +166,18 @@ class FlowPyramid(nn.Module):
     """Bidirectional coarse-to-fine flow on the motion canvas (IFNet-style, tiny).
 
     Both directions run through the same weights as one batch (each sample sees its own frame
-    first), so ``F_{0→1}`` and ``F_{1→0}`` are estimated symmetrically. Blocks work at 1/8, 1/4 and
-    1/2 of the canvas; each finer block sees the other frame backward-warped by the current flow and
-    predicts a residual. Output: flow at 1/2 canvas in canvas pixels, and the finest block's hidden
-    features (at 1/8 canvas) for heads that predict more than one hypothesis.
+    first), so ``F_{0→1}`` and ``F_{1→0}`` are estimated symmetrically. One block per width, at 1/8,
+    1/4, 1/2 (and, with a fourth width, 1/1) of the canvas; each finer block sees the other frame
+    backward-warped by the current flow and predicts a residual. Output: flow at the finest block's
+    scale in canvas pixels, and that block's hidden features (at a quarter of its scale) for heads
+    that predict more than one hypothesis.
     """
-
-    scales = (8, 4, 2)
 
     def __init__(self, widths: tuple[int, ...], depth: int = 3, radius: int = 4, feat: int = 32) -> None:
         super().__init__()
+        if not 1 <= len(widths) <= 4:
+            raise ValueError(f"FlowPyramid takes 1 to 4 block widths (scales 8, 4, 2, 1), got {len(widths)}")
+        self.scales = (8, 4, 2, 1)[: len(widths)]
         self.radius = radius
         # Features at 1/8 canvas for the cost volume: a correlation hands the first block its
         # motion candidates directly, which a small net cannot learn to find from scratch quickly
@@ -194,7 +196,8 @@ class FlowPyramid(nn.Module):
         # Constant weights as (non-persistent) buffers, so exported graphs delegate these convolutions.
         self.register_buffer("corr_weight", correlation_weight(radius, feat), persistent=False)
         for s in self.scales:
-            self.register_buffer(f"down{s}", downsample_kernel(s, 3), persistent=False)
+            if s > 1:
+                self.register_buffer(f"down{s}", downsample_kernel(s, 3), persistent=False)
         self.temperature = nn.Parameter(torch.tensor(100.0))
         self.out_channels = widths[-1]
 
@@ -208,7 +211,7 @@ class FlowPyramid(nn.Module):
         flow = hidden = None
         for block, scale in zip(self.blocks, self.scales, strict=True):
             size = (H // scale, W // scale)
-            kernel = getattr(self, f"down{scale}")
+            kernel = getattr(self, f"down{scale}", None)
             a, b = downsample(own, scale, kernel), downsample(other, scale, kernel)
             if flow is None:
                 prob = torch.softmax(corr * self.temperature, 1)
@@ -220,5 +223,5 @@ class FlowPyramid(nn.Module):
                 flow = 2.0 * F.interpolate(flow, size=size, mode="bilinear", align_corners=False)
                 delta, hidden = block(torch.cat([a, b, backward_warp(b, flow), flow / scale], 1))
                 flow = flow + delta
-        # The last block works at 1/2 canvas: express displacements in canvas pixels.
+        # The last block works at 1/scale of the canvas: express displacements in canvas pixels.
         return float(self.scales[-1]) * flow, hidden

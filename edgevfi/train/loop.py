@@ -65,7 +65,9 @@ class TrainConfig:
     # "all" trains the whole model end to end; "motion" trains only the motion stage (``flow.*``) on
     # its own terms (RIFE distillation + L_tv), without running the synthesis: measured on val, the
     # synthesis fed RIFE's flow is within 0.1 dB of RIFE while our own flow costs 2.7 dB
-    # (benchmarks/motion_oracle.py), so the motion stage is where the steps pay.
+    # (benchmarks/motion_oracle.py), so the motion stage is where the steps pay. "new-motion" is
+    # "motion" restricted to the tensors ``init`` did not have (a model grown by ``model_overrides``
+    # with ``init``, e.g. a fourth motion block): what was trained stays exactly as it was.
     train_parts: str = "all"
     device: str = "cpu"
     threads: int = 0
@@ -132,7 +134,7 @@ def compute_loss(
     if torch.rand((), generator=gen).item() < cfg.half_canvas_prob:
         canvas = default_canvas((H, W), max(H, W) // 2, model.config.canvas_multiple)
     family = model.config.family
-    if cfg.train_parts == "motion":
+    if cfg.train_parts in ("motion", "new-motion"):
         m0, m1 = model.motion(resize_to(img0, canvas), resize_to(img1, canvas))
         aux = {"m0": m0, "m1": m1}
         loss = torch.zeros((), device=img0.device)
@@ -156,7 +158,7 @@ def compute_loss(
         sv = L.svmv_spatial_variance_loss(_offsets_on_motion_grid(model, aux["m0"], canvas))
         loss = loss + cfg.svmv_sv_weight * sv
         parts["sv"] = sv.item()
-    if family == "apr" and cfg.train_parts != "motion" and model.last_route_probs is not None and cfg.route_weight:
+    if family == "apr" and cfg.train_parts == "all" and model.last_route_probs is not None and cfg.route_weight:
         i0, i1, cov0, cov1 = model.last_warped
         # Holes (nothing splatted from one frame) are cheap to fill: excluded from the labels.
         valid = ((cov0 > 0.5) & (cov1 > 0.5)).to(i0.dtype)
@@ -239,7 +241,13 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         random.seed(cfg.seed)
         np.random.seed(cfg.seed)
-        if cfg.init:
+        #: tensors the model has that ``init`` had not (a grown model); ``train_parts: new-motion`` trains these
+        self.new_tensors: list[str] = []
+        if cfg.init and cfg.model_overrides:
+            from edgevfi.checkpoint import grow_checkpoint
+
+            self.model, self.new_tensors = grow_checkpoint(cfg.init, cfg.model_overrides)
+        elif cfg.init:
             from edgevfi.checkpoint import load_checkpoint
 
             self.model = load_checkpoint(cfg.init)
@@ -268,19 +276,22 @@ class Trainer:
 
     def trained_parameters(self) -> list[torch.nn.Parameter]:
         """The parameters this run optimises (``train_parts``); the others stay frozen."""
-        if self.cfg.train_parts == "all":
+        parts = self.cfg.train_parts
+        if parts == "all":
             return list(self.model.parameters())
-        if self.cfg.train_parts != "motion":
-            raise ValueError(f"unknown train_parts {self.cfg.train_parts!r} (all, motion)")
+        if parts not in ("motion", "new-motion"):
+            raise ValueError(f"unknown train_parts {parts!r} (all, motion, new-motion)")
         if not self.cfg.distill_weight and not self.cfg.motion_photometric_weight:
-            raise ValueError("train_parts: motion needs distill_weight or motion_photometric_weight > 0")
+            raise ValueError(f"train_parts: {parts} needs distill_weight or motion_photometric_weight > 0")
+        new = set(self.new_tensors)
         chosen = []
         for name, p in self.model.named_parameters():
-            p.requires_grad_(name.startswith("flow."))
+            p.requires_grad_(name.startswith("flow.") and (parts == "motion" or name in new))
             if p.requires_grad:
                 chosen.append(p)
         if not chosen:
-            raise ValueError(f"{self.cfg.model}: no motion stage (flow.*) to train")
+            why = "no new motion tensors: grow the model with init + model_overrides"
+            raise ValueError(f"train_parts {parts}: nothing to train ({why if parts == 'new-motion' else 'no flow.*'})")
         return chosen
 
     def _default_dataset(self) -> Any:
