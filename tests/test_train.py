@@ -180,6 +180,9 @@ def test_motion_only_training_changes_only_the_motion_stage(tmp_path):
     with open(tmp_path / "run" / "losses.csv") as f:
         columns = next(csv.reader(f))
     assert "tv" in columns and "rec" not in columns  # the synthesis was not run
+    cfg.train_parts = "all"  # resuming the same run with other trained parameters: a clear error
+    with pytest.raises(ValueError, match="train_parts changed"):
+        Trainer(cfg, dataset=MovingTextures())
 
 
 def test_unknown_or_empty_train_parts_are_rejected(tmp_path):

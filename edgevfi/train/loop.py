@@ -64,7 +64,7 @@ class TrainConfig:
     half_canvas_prob: float = 0.5
     # "all" trains the whole model end to end; "motion" trains only the motion stage (``flow.*``) on
     # its own terms (RIFE distillation + L_tv), without running the synthesis: measured on val, the
-    # synthesis fed RIFE's flow is within 0.1 dB of RIFE while our own flow costs 2.7 dB
+    # synthesis fed RIFE's flow is within 0.13 dB of RIFE while our own flow costs 2.7 dB
     # (benchmarks/motion_oracle.py), so the motion stage is where the steps pay. "new-motion" is
     # "motion" restricted to the tensors ``init`` did not have (a model grown by ``model_overrides``
     # with ``init``, e.g. a fourth motion block): what was trained stays exactly as it was.
@@ -328,7 +328,13 @@ class Trainer:
     def _resume(self) -> None:
         state = torch.load(self.out / "last.pt", map_location=self.device, weights_only=True)
         self.model.load_state_dict(state["model"])
-        self.opt.load_state_dict(state["optimizer"])
+        try:
+            self.opt.load_state_dict(state["optimizer"])
+        except ValueError:
+            raise ValueError(
+                f"{self.out / 'last.pt'}: its optimizer state does not fit the parameters this run trains "
+                "(train_parts changed?); start a new run (another out) from these weights with init"
+            ) from None
         self.step = int(state["step"])
         self.best = float(state["best"])
         _set_rng_state(state["rng"])
