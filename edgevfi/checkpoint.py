@@ -76,6 +76,21 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     return out
 
 
+def _model_and_tensors(
+    path: Path, overrides: dict[str, Any] | None = None, map_location: str = "cpu"
+) -> tuple[TwoStageModel, dict[str, torch.Tensor]]:
+    """The model built from the checkpoint's config (with ``overrides``) and the file's tensors, unloaded."""
+    meta = read_metadata(path)
+    try:
+        model = build(config_from_dict({**meta["config"], **(overrides or {})}))
+    except (ValueError, TypeError) as e:
+        with_overrides = f" with overrides {overrides}" if overrides else ""
+        raise CheckpointError(f"{path}: bad model config{with_overrides} ({e})") from None
+    with safe_open(str(path), framework="pt", device=map_location) as f:
+        tensors = {key: f.get_tensor(key) for key in f.keys()}
+    return model, tensors
+
+
 def grow_checkpoint(path: str | Path, overrides: dict[str, Any]) -> tuple[TwoStageModel, list[str]]:
     """The checkpoint's model with config ``overrides`` applied, its tensors loaded where they fit.
 
@@ -84,14 +99,8 @@ def grow_checkpoint(path: str | Path, overrides: dict[str, Any]) -> tuple[TwoSta
     the model and the names of the tensors it has that the checkpoint has not (left at their init).
     """
     path = Path(path)
-    meta = read_metadata(path)
-    try:
-        model = build(config_from_dict({**meta["config"], **overrides}))
-    except (ValueError, TypeError) as e:
-        raise CheckpointError(f"{path}: bad model config with overrides {overrides} ({e})") from None
+    model, tensors = _model_and_tensors(path, overrides)
     expected = model.state_dict()
-    with safe_open(str(path), framework="pt", device="cpu") as f:
-        tensors = {key: f.get_tensor(key) for key in f.keys()}
     misfit = sorted(k for k, v in tensors.items() if k not in expected or expected[k].shape != v.shape)
     if misfit:
         raise CheckpointError(f"{path}: {len(misfit)} tensors do not fit the grown model (e.g. {misfit[0]})")
@@ -102,15 +111,7 @@ def grow_checkpoint(path: str | Path, overrides: dict[str, Any]) -> tuple[TwoSta
 def load_checkpoint(path: str | Path, map_location: str = "cpu") -> TwoStageModel:
     """Build the model described by the checkpoint's config and load its tensors (strictly)."""
     path = Path(path)
-    meta = read_metadata(path)
-    try:
-        model = build(config_from_dict(meta["config"]))
-    except (ValueError, TypeError) as e:
-        raise CheckpointError(f"{path}: bad model config ({e})") from None
-    tensors: dict[str, torch.Tensor] = {}
-    with safe_open(str(path), framework="pt", device=map_location) as f:
-        for key in f.keys():
-            tensors[key] = f.get_tensor(key)
+    model, tensors = _model_and_tensors(path, map_location=map_location)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
