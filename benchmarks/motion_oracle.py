@@ -77,11 +77,17 @@ def colour_fixed(pred: Tensor, gt: Tensor) -> Tensor:
     return ((x - xm) * gain + ym).view_as(pred).clamp(0, 1)
 
 
+def to_frame_grid(m: Tensor, canvas_hw: tuple[int, int], frame_hw: tuple[int, int]) -> Tensor:
+    """A motion tensor on any grid → on the frame's grid, its first displacement pair in frame pixels."""
+    H, W = frame_hw
+    up = F.interpolate(m, size=(H, W), mode="bilinear", align_corners=False)
+    scale = torch.tensor([W / canvas_hw[1], H / canvas_hw[0]]).view(1, 2, 1, 1)
+    return torch.cat([up[:, :2] * scale, up[:, 2:]], 1)
+
+
 def to_frame_pixels(m: Tensor, canvas_hw: tuple[int, int], frame_hw: tuple[int, int]) -> Tensor:
     """A displacement field in canvas pixels on any grid → on the frame's grid, in frame pixels."""
-    H, W = frame_hw
-    up = F.interpolate(m[:, :2], size=(H, W), mode="bilinear", align_corners=False)
-    return up * torch.tensor([W / canvas_hw[1], H / canvas_hw[0]]).view(1, 2, 1, 1)
+    return to_frame_grid(m[:, :2], canvas_hw, frame_hw)
 
 
 def flow_agreement(ours: Tensor, ref: Tensor, valid: Tensor) -> tuple[float, float]:
@@ -112,8 +118,7 @@ def diagnose(model: TwoStageModel, teacher: RIFEFlowTeacher, rife, a: Tensor, gt
     g0 = with_displacement(m0, flow_to_motion_grid(f01, grid, canvas), flow_to_motion_grid(v0, grid, (H, W)))
     g1 = with_displacement(m1, flow_to_motion_grid(f10, grid, canvas), flow_to_motion_grid(v1, grid, (H, W)))
     # Full resolution: the "canvas" is the frame itself, so RIFE's flow goes in unchanged.
-    up0, up1 = (F.interpolate(m, size=(H, W), mode="bilinear", align_corners=False) for m in (m0, m1))
-    up0, up1 = (torch.cat([to_frame_pixels(m, canvas, (H, W)), u[:, 2:]], 1) for m, u in ((m0, up0), (m1, up1)))
+    up0, up1 = (to_frame_grid(m, canvas, (H, W)) for m in (m0, m1))
     full0, full1 = with_displacement(up0, f01, v0), with_displacement(up1, f10, v1)
     # The grid is 1/2 of the canvas for a three-block pyramid (1/1 for four): factor = canvas share / grid share.
     per_grid = canvas[0] // grid[0]
