@@ -5,6 +5,14 @@
 Copies the weights to ``edgevfi/weights/<name>.safetensors`` (atomically) and writes
 ``edgevfi/weights/<name>.json``: parameters, MACs at 720p, training run (config, steps, data), and
 PSNR/SSIM on the val set measured here through the tiled Runner.
+
+    python scripts/ship_checkpoint.py edgevfi/weights/svmv-s.safetensors svmv-s \
+        --motion-from edgevfi/weights/apr-s.safetensors
+
+ships a model with its motion stage (``flow.*``) replaced by another checkpoint's: every model family
+shares the same FlowPyramid, and the synthesis stages measured robust to the flow they are fed
+(``benchmarks/motion_oracle.py``), so a motion stage trained further for one model serves the others.
+The card records both sources; re-shipping a shipped model this way keeps its training record.
 """
 
 from __future__ import annotations
@@ -19,23 +27,30 @@ from pathlib import Path
 import torch
 
 from edgevfi import models
-from edgevfi.checkpoint import load_checkpoint, read_metadata
+from edgevfi.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from edgevfi.evaluate import evaluate
 from edgevfi.io import atomic_output
 from edgevfi.profile import count_macs, count_params
 from edgevfi.runtime import EagerBackend, Runner
+from edgevfi.train.loop import copy_motion_stage
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("checkpoint")
     p.add_argument("name", help="registry name, e.g. apr-s")
+    p.add_argument("--motion-from", help="replace the motion stage (flow.*) by this checkpoint's")
     p.add_argument("--val", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "val"))
     args = p.parse_args()
     torch.set_num_threads(2)
     src = Path(args.checkpoint)
     model = load_checkpoint(src)
     meta = read_metadata(src)
+    motion_from = None
+    if args.motion_from:
+        copy_motion_stage(model, args.motion_from)
+        digest = hashlib.sha256(Path(args.motion_from).read_bytes()).hexdigest()
+        motion_from = {"path": args.motion_from, "sha256": digest}
     run_dir = src.parent
     run_cfg = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
     # Settings changed on resume (edgevfi.train.loop): config.json holds the final ones, this the history.
@@ -49,18 +64,28 @@ def main() -> None:
     # keep the card of what it started from, so the full training history stays on record.
     init_from = None
     old_card = dst.with_suffix(".json")
-    if run_cfg.get("init") and Path(run_cfg["init"]).resolve() == dst.resolve() and old_card.exists():
-        old = json.loads(old_card.read_text())
+    old = json.loads(old_card.read_text()) if old_card.exists() else None
+    if old and run_cfg.get("init") and Path(run_cfg["init"]).resolve() == dst.resolve():
         init_from = {"sha256": old.get("sha256"), "training": old.get("training"), "val": old.get("val")}
-    with atomic_output(dst) as tmp:
-        shutil.copyfile(src, tmp)
+    # Re-shipping the shipped file itself (a motion transplant): its training record is the old card's.
+    reship = old is not None and src.resolve() == dst.resolve()
+    if motion_from and reship:
+        motion_from["replaced"] = {"sha256": old.get("sha256"), "val": old.get("val")}
+    if motion_from:
+        save_checkpoint(model, dst, extra=meta.get("extra"))
+    else:
+        with atomic_output(dst) as tmp:
+            shutil.copyfile(src, tmp)
     card = {
         "name": args.name,
         "family": model.config.family,
         "params": count_params(model),
         "macs_720p": macs,
         "sha256": hashlib.sha256(dst.read_bytes()).hexdigest(),
-        "training": {
+        "motion_from": motion_from,
+        "training": old["training"]
+        if reship
+        else {
             "run": str(run_dir),
             "step": meta.get("extra", {}).get("step"),
             "config": run_cfg,

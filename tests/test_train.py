@@ -216,3 +216,50 @@ def test_grown_model_trains_only_its_new_motion_block(tmp_path):
     cfg.model_overrides = {}  # nothing grown: nothing new to train
     with pytest.raises(ValueError, match="no new motion tensors"):
         Trainer(cfg, dataset=MovingTextures())
+
+
+def test_stage_distillation_scores_every_motion_block_against_the_teacher(tmp_path):
+    """distill_stage_weights adds each earlier block's EPE (on its own grid) to the motion-only loss."""
+    from edgevfi.models import create
+    from edgevfi.models.base import default_canvas
+    from edgevfi.ops.tiles import resize_to
+    from edgevfi.train.loop import compute_loss
+
+    torch.manual_seed(0)
+    model = create("apr-s", **TINY["apr"])
+    item = MovingTextures()[3]
+    batch = {k: torch.stack([item[k]] * 2) for k in ("img0", "img1", "gt")} | {"t": torch.full((2,), 0.5)}
+
+    def teacher(img0, img1):  # the textures' true motion: a constant shift (frame px), valid everywhere
+        f01 = torch.tensor([2.0, -2.0]).view(1, 2, 1, 1).expand(img0.shape[0], 2, *img0.shape[-2:])
+        ones = torch.ones_like(f01[:, :1])
+        return f01, ones, -f01, ones
+
+    cfg = TrainConfig(train_parts="motion", distill_weight=1.0, motion_photometric_weight=0.0, half_canvas_prob=0.0)
+    plain, parts = compute_loss(model, batch, cfg, torch.Generator().manual_seed(0), teacher)
+    cfg.distill_stage_weights = (0.5, 0.25)
+    staged, staged_parts = compute_loss(model, batch, cfg, torch.Generator().manual_seed(0), teacher)
+    assert "distill_stages" not in parts and staged_parts["distill"] == pytest.approx(parts["distill"])
+
+    H, W = batch["img0"].shape[-2:]
+    canvas = default_canvas((H, W), max(H, W), model.config.canvas_multiple)
+    with torch.no_grad():
+        coarse = model.flow.stage_flows(resize_to(batch["img0"], canvas), resize_to(batch["img1"], canvas))[:-1]
+    expected = 0.0
+    target = torch.tensor([2.0 * canvas[1] / W, -2.0 * canvas[0] / H]).view(1, 2, 1, 1)  # canvas px
+    for w, f in zip((0.5, 0.25), coarse, strict=True):
+        epe01 = (f[:2] - target).pow(2).sum(1).add(1e-6).sqrt().mean()
+        epe10 = (f[2:] + target).pow(2).sum(1).add(1e-6).sqrt().mean()
+        expected += w * 0.5 * (epe01 + epe10)
+    assert staged_parts["distill_stages"] == pytest.approx(float(expected), rel=1e-4)
+    assert staged.item() == pytest.approx(plain.item() + float(expected), rel=1e-4)
+    staged.backward()
+    assert model.flow.blocks[0].parameters().__next__().grad.abs().sum() > 0
+
+    bad = _config(tmp_path, 2)
+    bad.train_parts, bad.distill_weight, bad.distill_stage_weights = "motion", 1.0, (1.0,)
+    with pytest.raises(ValueError, match="one per block before the last: 2"):
+        Trainer(bad, dataset=MovingTextures())
+    bad.train_parts, bad.distill_stage_weights = "all", (1.0, 1.0)
+    with pytest.raises(ValueError, match="train_parts motion"):
+        Trainer(bad, dataset=MovingTextures())
