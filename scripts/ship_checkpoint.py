@@ -35,13 +35,15 @@ from edgevfi.runtime import EagerBackend, Runner
 from edgevfi.train.loop import copy_motion_stage
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Ship ``checkpoint`` as ``name``: weights and card into ``--weights-dir`` (the package's by default)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("checkpoint")
     p.add_argument("name", help="registry name, e.g. apr-s")
     p.add_argument("--motion-from", help="replace the motion stage (flow.*) by this checkpoint's")
     p.add_argument("--val", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "val"))
-    args = p.parse_args()
+    p.add_argument("--weights-dir", default=str(models.WEIGHTS_DIR), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
     torch.set_num_threads(2)
     src = Path(args.checkpoint)
     model = load_checkpoint(src)
@@ -58,7 +60,7 @@ def main() -> None:
     config_changes = json.loads(changes_path.read_text()) if changes_path.exists() else []
     result = evaluate(Runner(EagerBackend(model)), args.val, args.name)
     macs = count_macs(model, (720, 1280))
-    dst = models.WEIGHTS_DIR / f"{args.name}.safetensors"
+    dst = Path(args.weights_dir) / f"{args.name}.safetensors"
     dst.parent.mkdir(parents=True, exist_ok=True)
     # A run that fine-tuned the shipped weights of this very name overwrites its own start point:
     # keep the card of what it started from, so the full training history stays on record.

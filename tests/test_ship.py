@@ -1,0 +1,71 @@
+"""scripts/ship_checkpoint.py: weights + card, and the motion transplant (--motion-from)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from conftest import tiny_model
+from PIL import Image
+
+from edgevfi.checkpoint import load_checkpoint, save_checkpoint
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ship_checkpoint.py"
+
+
+def _ship(argv: list[str]) -> None:
+    spec = importlib.util.spec_from_file_location("ship_checkpoint", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(argv)
+
+
+def test_motion_transplant_ships_one_models_synthesis_with_anothers_motion(tmp_path):
+    rng = np.random.default_rng(0)
+    val = tmp_path / "val" / "seq"
+    val.mkdir(parents=True)
+    for i in (1, 2, 3):
+        Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(val / f"im{i}.png")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"model": "apr-s", "steps": 5}))
+    synthesis = save_checkpoint(tiny_model("apr-s"), run / "final.safetensors", extra={"step": 5})
+    motion_model = tiny_model("apr-s")
+    torch.manual_seed(1)
+    for name, p in motion_model.named_parameters():
+        if name.startswith("flow."):
+            p.data.normal_()
+    motion = save_checkpoint(motion_model, tmp_path / "motion.safetensors")
+    weights = tmp_path / "weights"
+    weights.mkdir()
+
+    _ship([str(synthesis), "tiny", "--val", str(tmp_path / "val"), "--weights-dir", str(weights)])
+    first = json.loads((weights / "tiny.json").read_text())
+    assert first["motion_from"] is None and first["training"]["step"] == 5 and first["val"]["n"] == 1
+
+    shipped = weights / "tiny.safetensors"
+    _ship(
+        [
+            str(shipped),
+            "tiny",
+            "--motion-from",
+            str(motion),
+            "--val",
+            str(tmp_path / "val"),
+            "--weights-dir",
+            str(weights),
+        ]
+    )
+    card = json.loads((weights / "tiny.json").read_text())
+    got = load_checkpoint(shipped).state_dict()
+    src, mot = load_checkpoint(synthesis).state_dict(), motion_model.state_dict()
+    assert all(torch.equal(v, (mot if k.startswith("flow.") else src)[k]) for k, v in got.items())
+    assert any(not torch.equal(src[k], mot[k]) for k in src if k.startswith("flow."))  # really replaced
+    assert card["sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
+    assert card["motion_from"]["sha256"] == hashlib.sha256(motion.read_bytes()).hexdigest()
+    assert card["motion_from"]["replaced"] == {"sha256": first["sha256"], "val": first["val"]}
+    assert card["training"] == first["training"]  # re-shipping in place keeps the synthesis's training record
