@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("name", help="registry name, e.g. apr-s")
     p.add_argument("--motion-from", help="replace the motion stage (flow.*) by this checkpoint's")
     p.add_argument("--val", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "val"))
-    p.add_argument("--weights-dir", default=str(models.WEIGHTS_DIR), help=argparse.SUPPRESS)
+    p.add_argument("--weights-dir", default=str(models.WEIGHTS_DIR), help="where to write (default: the package's)")
     args = p.parse_args(argv)
     torch.set_num_threads(2)
     src = Path(args.checkpoint)
