@@ -143,9 +143,9 @@ def compute_loss(
         a, b = resize_to(img0, canvas), resize_to(img1, canvas)
         if cfg.distill_stage_weights:
             # APR's motion is the pyramid's last flow split by direction; the earlier ones come free.
-            *coarse, flow = model.flow.stage_flows(a, b)
             B = img0.shape[0]
-            aux = {"m0": flow[:B], "m1": flow[B:], "stages": coarse}
+            stages = [{"m0": f[:B], "m1": f[B:]} for f in model.flow.stage_flows(a, b)]
+            aux = {**stages[-1], "stages": stages[:-1]}
         else:
             m0, m1 = model.motion(a, b)
             aux = {"m0": m0, "m1": m1}
@@ -164,10 +164,9 @@ def compute_loss(
         loss = loss + cfg.distill_weight * distill
         parts["distill"] = distill.item()
         if "stages" in aux:
-            B = img0.shape[0]
             stages = sum(
-                w * _distill_loss({"m0": f[:B], "m1": f[B:]}, targets, canvas)
-                for w, f in zip(cfg.distill_stage_weights, aux["stages"], strict=True)
+                w * _distill_loss(stage, targets, canvas)
+                for w, stage in zip(cfg.distill_stage_weights, aux["stages"], strict=True)
             )
             loss = loss + cfg.distill_weight * stages
             parts["distill_stages"] = stages.item()
