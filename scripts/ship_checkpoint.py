@@ -32,7 +32,7 @@ from edgevfi.evaluate import evaluate
 from edgevfi.io import atomic_output
 from edgevfi.profile import count_macs, count_params
 from edgevfi.runtime import EagerBackend, Runner
-from edgevfi.train.loop import copy_motion_stage
+from edgevfi.train.loop import with_motion_stage
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     meta = read_metadata(src)
     motion_from = None
     if args.motion_from:
-        copy_motion_stage(model, args.motion_from)
+        model = with_motion_stage(model, args.motion_from)
         digest = hashlib.sha256(Path(args.motion_from).read_bytes()).hexdigest()
         motion_from = {"path": args.motion_from, "sha256": digest}
     run_dir = src.parent

@@ -137,6 +137,31 @@ def test_grown_checkpoint_keeps_every_trained_tensor(tmp_path):
         grow_checkpoint(path, {"motion_widths": [8, 8, 8, 8, 8]})
 
 
+def test_warped_cost_volumes_grow_a_trained_motion_stage_exactly(tmp_path):
+    """motion_refine_radii adds only zero-initialised cost_in convs: the grown model is the trained one
+    until they train; once non-zero they change the flow; train mode (per-tap sums) = eval (grouped conv)."""
+    from edgevfi.checkpoint import grow_checkpoint
+
+    model = tiny_model("apr-s")
+    path = save_checkpoint(model, tmp_path / "m.safetensors")
+    grown, new = grow_checkpoint(path, {"motion_refine_radii": [2, 1]})
+    assert sorted({k.rsplit(".", 1)[0] for k in new}) == ["flow.blocks.1.cost_in", "flow.blocks.2.cost_in"]
+    assert grown.flow.blocks[1].cost_in.in_channels == 25 and grown.flow.blocks[2].cost_in.in_channels == 9
+    a, b = moving_pair(64, 96)
+    with torch.no_grad():
+        assert torch.equal(grown.eval()(a, b), model(a, b))
+        for block in grown.flow.blocks[1:]:
+            torch.nn.init.normal_(block.cost_in.weight, std=0.5)
+        eval_flow = grown.flow(a, b)[0]
+        assert (eval_flow - model.flow(a, b)[0]).abs().max() > 1e-3
+        train_flow = grown.train().flow(a, b)[0]
+    assert torch.allclose(train_flow, eval_flow, atol=1e-5 * float(eval_flow.abs().max()) + 1e-5)
+    with pytest.raises(ValueError, match="one radius >= 0 per block"):
+        grow_checkpoint(path, {"motion_refine_radii": [2]})
+    with pytest.raises(ValueError, match="full-canvas block takes no cost volume"):
+        grow_checkpoint(path, {"motion_widths": [8, 8, 8, 8], "motion_refine_radii": [2, 1, 1]})
+
+
 def test_pickle_checkpoint_refused(tmp_path):
     path = tmp_path / "m.pt"
     torch.save(tiny_model("apr-s").state_dict(), path)

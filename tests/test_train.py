@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import TINY
+from conftest import TINY, tiny_model
 
+from edgevfi import models
 from edgevfi.train.loop import TrainConfig, Trainer
 
 
@@ -263,3 +264,29 @@ def test_stage_distillation_scores_every_motion_block_against_the_teacher(tmp_pa
     bad.train_parts, bad.distill_stage_weights = "all", (1.0, 1.0)
     with pytest.raises(ValueError, match="train_parts motion"):
         Trainer(bad, dataset=MovingTextures())
+
+
+def test_motion_transplant_brings_the_donors_motion_config(tmp_path):
+    """with_motion_stage: a grown motion stage moves whole (config and new tensors); misfits are clear."""
+    from edgevfi.checkpoint import save_checkpoint
+    from edgevfi.train.loop import with_motion_stage
+
+    donor = tiny_model("apr-s", motion_refine_radii=(2, 1))
+    for block in donor.flow.blocks[1:]:
+        torch.nn.init.normal_(block.cost_in.weight, std=0.1)
+    path = save_checkpoint(donor, tmp_path / "donor.safetensors")
+    for name in ("apr-s", "svmv-s"):
+        target = tiny_model(name)
+        torch.manual_seed(3)
+        for p in target.parameters():
+            p.data.normal_()
+        got = with_motion_stage(target, path)
+        assert got.config.motion_refine_radii == (2, 1) and got.config.family == target.config.family
+        theirs, ours = donor.state_dict(), target.state_dict()
+        for k, v in got.state_dict().items():
+            assert torch.equal(v, theirs[k] if k.startswith("flow.") else ours[k]), k
+    wide = save_checkpoint(tiny_model("apr-s", motion_widths=(8, 8, 16)), tmp_path / "wide.safetensors")
+    with pytest.raises(ValueError, match="motion stage does not fit svmv"):
+        with_motion_stage(tiny_model("svmv-s"), wide)
+    with pytest.raises(ValueError, match="no motion stage to replace"):
+        with_motion_stage(models.create("blend"), path)

@@ -119,16 +119,29 @@ class FlowBlock(nn.Module):
     ×4 upsampling (pixel shuffle) back to 1/scale. Returns a flow *update* and hidden features.
     """
 
-    def __init__(self, cin: int, width: int, depth: int) -> None:
+    def __init__(self, cin: int, width: int, depth: int, cost_channels: int = 0) -> None:
         super().__init__()
         self.down = nn.Sequential(conv(cin, width // 2, 3, 2), conv(width // 2, width, 3, 2))
         self.body = nn.Sequential(*(ResConv(width) for _ in range(depth)))
         self.flow = nn.Conv2d(width, 2 * 16, 3, 1, 1)
         nn.init.normal_(self.flow.weight, std=1e-3)
         nn.init.zeros_(self.flow.bias)
+        # A warped cost volume enters through its own conv, added before the first activation: the
+        # same function as a wider first conv, but the block's other tensors keep their names and
+        # shapes, so a trained block grows one (``grow_checkpoint``). Zero init: the grown block
+        # starts as exactly the trained one.
+        self.cost_in: nn.Conv2d | None = None
+        if cost_channels:
+            self.cost_in = nn.Conv2d(cost_channels, width // 2, 3, 2, 1)
+            nn.init.zeros_(self.cost_in.weight)
+            nn.init.zeros_(self.cost_in.bias)
 
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        hidden = self.body(self.down(x))
+    def forward(self, x: Tensor, cost: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if self.cost_in is None or cost is None:
+            hidden = self.body(self.down(x))
+        else:
+            first_conv, first_act = self.down[0]
+            hidden = self.body(self.down[1](first_act(first_conv(x) + self.cost_in(cost))))
         return F.pixel_shuffle(self.flow(hidden), 4), hidden
 
 
@@ -137,13 +150,18 @@ def correlation_weight(radius: int, channels: int) -> Tensor:
     return torch.ones((2 * radius + 1) ** 2, channels, 1, 1)
 
 
-def local_correlation(f0: Tensor, f1: Tensor, radius: int, weight: Tensor | None = None) -> Tensor:
+def local_correlation(
+    f0: Tensor, f1: Tensor, radius: int, weight: Tensor | None = None, channel_sums: bool = False
+) -> Tensor:
     """Cost volume: correlation coefficient of ``f0[p]`` and ``f1[p + d]`` for every d in [−R, R]².
 
     Built from static shifts (pad + slice + multiply), like the window warping ops, so it exports
     and quantizes everywhere; the per-tap channel sums are one grouped 1×1 convolution with constant
     ones (``weight``, a module buffer in :class:`FlowPyramid`), which XNNPACK delegates (81
     separate reductions it does not). Out-of-frame taps see zeros.
+    ``channel_sums`` computes the same sums as 81 plain reductions instead: about 3× faster forward
+    and backward in eager PyTorch on CPU (the grouped convolution's backward is slow), so training
+    uses it and exported graphs do not.
     (B, (2R+1)², H, W).
     """
     # Per-pixel zero mean, unit norm: a correlation coefficient in [−1, 1] with real contrast
@@ -152,11 +170,14 @@ def local_correlation(f0: Tensor, f1: Tensor, radius: int, weight: Tensor | None
     f1 = channel_norm(f1) / f1.shape[1] ** 0.5
     H, W = f0.shape[-2:]
     padded = F.pad(f1, (radius, radius, radius, radius))
-    products = []
-    for dy in range(-radius, radius + 1):
-        for dx in range(-radius, radius + 1):
-            shifted = padded[:, :, radius + dy : radius + dy + H, radius + dx : radius + dx + W]
-            products.append(f0 * shifted)
+    shifts = [
+        padded[:, :, radius + dy : radius + dy + H, radius + dx : radius + dx + W]
+        for dy in range(-radius, radius + 1)
+        for dx in range(-radius, radius + 1)
+    ]
+    if channel_sums:
+        return torch.stack([(f0 * shifted).sum(1) for shifted in shifts], 1)
+    products = [f0 * shifted for shifted in shifts]
     if weight is None:
         weight = correlation_weight(radius, f0.shape[1])
     return F.conv2d(torch.cat(products, 1), weight.to(f0), groups=len(products))
@@ -171,9 +192,22 @@ class FlowPyramid(nn.Module):
     backward-warped by the current flow and predicts a residual. Output: flow at the finest block's
     scale in canvas pixels, and that block's hidden features (at a quarter of its scale) for heads
     that predict more than one hypothesis.
+
+    ``refine_radii`` (one per block after the first; 0 = none) also hands the 1/4- and 1/2-canvas
+    blocks a local cost volume between their own frame's features and the other frame's features
+    backward-warped by the current flow (PWC-Net's warped correlation), reaching ±radius cells of
+    that block's grid around the coarser estimate. Without it a finer block only sees warped RGB, and the coarse block's
+    wrong matches survive to the output (measured: the last block's error tracks the first's).
     """
 
-    def __init__(self, widths: tuple[int, ...], depth: int = 3, radius: int = 4, feat: int = 32) -> None:
+    def __init__(
+        self,
+        widths: tuple[int, ...],
+        depth: int = 3,
+        radius: int = 4,
+        feat: int = 32,
+        refine_radii: tuple[int, ...] = (),
+    ) -> None:
         super().__init__()
         if not 1 <= len(widths) <= 4:
             raise ValueError(f"FlowPyramid takes 1 to 4 block widths (scales 8, 4, 2, 1), got {len(widths)}")
@@ -184,8 +218,20 @@ class FlowPyramid(nn.Module):
         # (measured: without it, 240 distillation steps left the flow at zero).
         self.features = nn.Sequential(conv(3, feat // 2, 3, 2), conv(feat // 2, feat, 3, 2), conv(feat, feat, 3, 2))
         corr = (2 * radius + 1) ** 2
+        refine_radii = tuple(int(r) for r in refine_radii) or (0,) * (len(widths) - 1)
+        if len(refine_radii) != len(widths) - 1 or min(refine_radii, default=0) < 0:
+            raise ValueError(f"refine_radii {refine_radii}: give one radius >= 0 per block after the first")
+        # Channels of self.features' output at each scale (stride-2 convs: 1/2, 1/4, 1/8); the
+        # full-canvas block (a fourth width) has no features at its scale to correlate.
+        feature_channels = {2: feat // 2, 4: feat}
+        if any(r and s not in feature_channels for r, s in zip(refine_radii, self.scales[1:], strict=True)):
+            raise ValueError(f"refine_radii {refine_radii}: the full-canvas block takes no cost volume (radius 0)")
+        self.refine_radii = {s: r for s, r in zip(self.scales[1:], refine_radii, strict=True) if r}
         self.blocks = nn.ModuleList(
-            FlowBlock(6 + 3 + 2 + corr if k == 0 else 6 + 3 + 2, w, depth) for k, w in enumerate(widths)
+            FlowBlock(6 + 3 + 2 + corr, w, depth)
+            if k == 0
+            else FlowBlock(6 + 3 + 2, w, depth, (2 * self.refine_radii[s] + 1) ** 2 if s in self.refine_radii else 0)
+            for k, (w, s) in enumerate(zip(widths, self.scales, strict=True))
         )
         # Soft-argmax of the cost volume is a parameter-free block-matching estimate the first
         # block refines: the motion stage sees real motion from step one.
@@ -195,6 +241,8 @@ class FlowPyramid(nn.Module):
         self.register_buffer("offsets", offsets.t().reshape(2, -1, 1, 1), persistent=False)
         # Constant weights as (non-persistent) buffers, so exported graphs delegate these convolutions.
         self.register_buffer("corr_weight", correlation_weight(radius, feat), persistent=False)
+        for s, r in self.refine_radii.items():
+            self.register_buffer(f"refine_corr_weight{s}", correlation_weight(r, feature_channels[s]), persistent=False)
         for s in self.scales:
             if s > 1:
                 self.register_buffer(f"down{s}", downsample_kernel(s, 3), persistent=False)
@@ -219,9 +267,16 @@ class FlowPyramid(nn.Module):
         own = torch.cat([img0, img1], 0)
         other = torch.cat([img1, img0], 0)
         H, W = own.shape[-2:]
-        f = self.features(own)
         B = img0.shape[0]
-        corr = local_correlation(f, torch.cat([f[B:], f[:B]], 0), self.radius, self.corr_weight)
+        features: dict[int, Tensor] = {}
+        f = own
+        for k, layer in enumerate(self.features):
+            f = layer(f)
+            features[2 ** (k + 1)] = f
+        # Training sums channels tap by tap (same values, faster backward); eval and export keep the
+        # grouped convolution, which backends delegate.
+        sums = self.training
+        corr = local_correlation(f, torch.cat([f[B:], f[:B]], 0), self.radius, self.corr_weight, sums)
         flows: list[Tensor] = []
         hidden = None
         for block, scale in zip(self.blocks, self.scales, strict=True):
@@ -235,6 +290,12 @@ class FlowPyramid(nn.Module):
             else:
                 # Flow is kept in pixels of the current block's grid.
                 flow = 2.0 * F.interpolate(flows[-1], size=size, mode="bilinear", align_corners=False)
-                delta, hidden = block(torch.cat([a, b, backward_warp(b, flow), flow / scale], 1))
+                cost = None
+                if scale in self.refine_radii:
+                    fs = features[scale]
+                    other_f = backward_warp(torch.cat([fs[B:], fs[:B]], 0), flow)
+                    weight = getattr(self, f"refine_corr_weight{scale}")
+                    cost = local_correlation(fs, other_f, self.refine_radii[scale], weight, sums)
+                delta, hidden = block(torch.cat([a, b, backward_warp(b, flow), flow / scale], 1), cost)
             flows.append(flow + delta)
         return flows, hidden

@@ -15,7 +15,7 @@ import os
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -230,22 +230,37 @@ def _motion_photometric(model, aux: dict, img0: Tensor, img1: Tensor, gt: Tensor
     )
 
 
-def copy_motion_stage(model: TwoStageModel, checkpoint: str | Path) -> int:
-    """Copy the ``flow.*`` weights of ``checkpoint`` into ``model``; returns how many tensors.
+#: Config fields that shape the shared FlowPyramid: a transplanted motion stage brings its own.
+MOTION_FIELDS = ("motion_widths", "motion_depth", "motion_refine_radii")
 
-    Raises ``ValueError`` when the checkpoint has no motion stage or its shapes differ.
+
+def with_motion_stage(model: TwoStageModel, checkpoint: str | Path) -> TwoStageModel:
+    """``model`` with its motion stage (``flow.*``) replaced by ``checkpoint``'s, config included.
+
+    Every family shares :class:`~edgevfi.models.blocks.FlowPyramid`; the donor's motion fields
+    (widths, depth, warped cost volumes) replace the model's, so a grown motion stage moves whole
+    rather than losing its new tensors. Every tensor is loaded strictly. Raises ``ValueError`` when
+    the checkpoint has no motion stage or the model's other tensors do not fit the donor's motion
+    stage (e.g. an SVMV head sized to other motion widths).
     """
     from edgevfi.checkpoint import load_checkpoint
 
-    source = {k: v for k, v in load_checkpoint(checkpoint).state_dict().items() if k.startswith("flow.")}
-    target = model.state_dict()
+    donor = load_checkpoint(checkpoint)
+    source = {k: v for k, v in donor.state_dict().items() if k.startswith("flow.")}
     if not source:
         raise ValueError(f"{checkpoint}: no motion stage (flow.*) to copy")
-    bad = [k for k, v in source.items() if k not in target or target[k].shape != v.shape]
-    if bad:
-        raise ValueError(f"{checkpoint}: motion stage does not fit {model.config.family} ({bad[0]})")
-    model.load_state_dict(source, strict=False)
-    return len(source)
+    fields = {f: getattr(donor.config, f) for f in MOTION_FIELDS if hasattr(donor.config, f)}
+    if not all(hasattr(model.config, f) for f in fields):
+        raise ValueError(f"{checkpoint}: a {model.config.family} model has no motion stage to replace")
+    config = replace(model.config, **fields)
+    rebuilt = models.build(config) if config != model.config else model
+    own = {k: v for k, v in model.state_dict().items() if not k.startswith("flow.")}
+    try:
+        rebuilt.load_state_dict({**own, **source})
+    except RuntimeError as e:
+        first = str(e).splitlines()[1].strip() if len(str(e).splitlines()) > 1 else str(e)
+        raise ValueError(f"{checkpoint}: motion stage does not fit {model.config.family} ({first})") from None
+    return rebuilt.train(model.training)
 
 
 class Trainer:
@@ -274,7 +289,7 @@ class Trainer:
         else:
             self.model = models.create(cfg.model, **cfg.model_overrides)
         if cfg.init_motion:
-            copy_motion_stage(self.model, cfg.init_motion)
+            self.model = with_motion_stage(self.model, cfg.init_motion)
         self.model.to(self.device).train()
         self._check_stage_weights()
         self.opt = torch.optim.AdamW(self.trained_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
