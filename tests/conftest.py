@@ -10,9 +10,24 @@ import torch.nn.functional as F
 
 from edgevfi import models
 
+# No warped cost volumes by default (they cost test time); the tests that need them ask for them.
 TINY = {
-    "apr": {"motion_widths": (8, 8, 8), "motion_depth": 1, "width": 8, "inner": 8, "router_width": 8},
-    "svmv": {"motion_widths": (8, 8, 8), "motion_depth": 1, "width": 8, "inner": 8, "blocks": 1},
+    "apr": {
+        "motion_widths": (8, 8, 8),
+        "motion_depth": 1,
+        "motion_refine_radii": (),
+        "width": 8,
+        "inner": 8,
+        "router_width": 8,
+    },
+    "svmv": {
+        "motion_widths": (8, 8, 8),
+        "motion_depth": 1,
+        "motion_refine_radii": (),
+        "width": 8,
+        "inner": 8,
+        "blocks": 1,
+    },
 }
 
 

@@ -37,7 +37,12 @@ TILE = 128
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> tuple[Path, Path, torch.nn.Module]:
     root = tmp_path_factory.mktemp("export")
-    model = tiny_model("apr-s")
+    # With the finer motion blocks' warped cost volumes (as the shipped apr-s), made non-zero so every
+    # backend really computes them.
+    model = tiny_model("apr-s", motion_refine_radii=(2, 1))
+    with torch.no_grad():
+        for block in model.flow.blocks[1:]:
+            torch.nn.init.normal_(block.cost_in.weight, std=0.5)
     ckpt = save_checkpoint(model, root / "tiny.safetensors")
     bundle = write_bundle(
         model,
@@ -226,22 +231,6 @@ def test_correlation_as_grouped_conv_equals_reduction():
     assert torch.allclose(got, torch.stack(taps, 1), atol=1e-6)
     # Training's per-tap reductions compute the same volume.
     assert torch.allclose(local_correlation(f0, f1, 2, channel_sums=True), got, atol=1e-6)
-
-
-def test_motion_with_warped_cost_volumes_exports_and_matches_eager(tmp_path):
-    """The finer blocks' warped correlations (grid_sample + grouped conv) lower to ONNX and ExecuTorch."""
-    model = tiny_model("apr-s", motion_refine_radii=(2, 1))
-    for block in model.flow.blocks[1:]:
-        torch.nn.init.normal_(block.cost_in.weight, std=0.5)
-    spec = build_graphs(model, "onnx", canvas=CANVAS, tile=TILE)["motion"]
-    with torch.no_grad():
-        ref = spec.module(*spec.example_inputs)
-    for backend, suffix in (("onnx", ".onnx"), ("et", ".pte")):
-        path = tmp_path / f"motion{suffix}"
-        backends.get(backend).lower(spec, path)
-        outs = backends.get(backend).load(path, threads=1)(list(spec.example_inputs))
-        for o, r in zip(outs, ref, strict=True):
-            assert (o - r).abs().max() <= 1e-4 * max(1.0, float(r.abs().max()))
 
 
 def test_routed_model_exports_static_topk_to_onnx(tmp_path):

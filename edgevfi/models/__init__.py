@@ -43,7 +43,12 @@ FAMILIES: dict[str, tuple[type[ModelConfig], Callable[[Any], TwoStageModel]]] = 
 # name -> (family, overrides, one-line description)
 REGISTRY: dict[str, tuple[str, dict[str, Any], str]] = {
     "blend": ("blend", {}, "time-weighted average of the two frames (floor baseline)"),
-    "apr-s": ("apr", {}, "APR-VFI, edge default: flow + average splatting + routed refine blocks"),
+    # The shipped edge models' motion stage has warped cost volumes in its finer blocks (run 14).
+    "apr-s": (
+        "apr",
+        {"motion_refine_radii": (4, 2)},
+        "APR-VFI, edge default: cost-volume flow + average splatting + routed refine blocks",
+    ),
     "apr-m": (
         "apr",
         {
@@ -57,10 +62,14 @@ REGISTRY: dict[str, tuple[str, dict[str, Any], str]] = {
     ),
     "apr-s-p60": (
         "apr",
-        {"width": 24, "inner": 24},
+        {"motion_refine_radii": (4, 2), "width": 24, "inner": 24},
         "apr-s structurally pruned to 0.60× the MACs (edgevfi prune, Taylor importance) and fine-tuned",
     ),
-    "svmv-s": ("svmv", {}, "SVMV, edge: 4-hypothesis motion volume + normalised splatting"),
+    "svmv-s": (
+        "svmv",
+        {"motion_refine_radii": (4, 2)},
+        "SVMV, edge: 4-hypothesis motion volume + normalised splatting",
+    ),
     "svmv-m": (
         "svmv",
         {"motion_widths": (160, 128, 96), "motion_depth": 4, "width": 40, "inner": 64, "blocks": 3},
