@@ -196,8 +196,9 @@ class FlowPyramid(nn.Module):
     ``refine_radii`` (one per block after the first; 0 = none) also hands the 1/4- and 1/2-canvas
     blocks a local cost volume between their own frame's features and the other frame's features
     backward-warped by the current flow (PWC-Net's warped correlation), reaching ±radius cells of
-    that block's grid around the coarser estimate. Without it a finer block only sees warped RGB, and the coarse block's
-    wrong matches survive to the output (measured: the last block's error tracks the first's).
+    that block's grid around the coarser estimate. Without it a finer block sees only warped RGB, no
+    matching evidence (measured: making the coarse blocks more accurate did not improve the last
+    block's flow; with these cost volumes the last block's error fell, docs/training-log.md run 14).
     """
 
     def __init__(
