@@ -40,13 +40,16 @@ FAMILIES: dict[str, tuple[type[ModelConfig], Callable[[Any], TwoStageModel]]] = 
     "blend": (BlendConfig, Blend),
 }
 
+# The shipped edge models share one motion stage (``ship_checkpoint.py --motion-from``), so they share
+# its shape too: warped cost volumes in the finer motion blocks (run 14 of docs/training-log.md).
+EDGE_MOTION: dict[str, Any] = {"motion_refine_radii": (4, 2)}
+
 # name -> (family, overrides, one-line description)
 REGISTRY: dict[str, tuple[str, dict[str, Any], str]] = {
     "blend": ("blend", {}, "time-weighted average of the two frames (floor baseline)"),
-    # The shipped edge models' motion stage has warped cost volumes in its finer blocks (run 14).
     "apr-s": (
         "apr",
-        {"motion_refine_radii": (4, 2)},
+        EDGE_MOTION,
         "APR-VFI, edge default: cost-volume flow + average splatting + routed refine blocks",
     ),
     "apr-m": (
@@ -62,12 +65,12 @@ REGISTRY: dict[str, tuple[str, dict[str, Any], str]] = {
     ),
     "apr-s-p60": (
         "apr",
-        {"motion_refine_radii": (4, 2), "width": 24, "inner": 24},
+        {**EDGE_MOTION, "width": 24, "inner": 24},
         "apr-s structurally pruned to 0.60× the MACs (edgevfi prune, Taylor importance) and fine-tuned",
     ),
     "svmv-s": (
         "svmv",
-        {"motion_refine_radii": (4, 2)},
+        EDGE_MOTION,
         "SVMV, edge: 4-hypothesis motion volume + normalised splatting",
     ),
     "svmv-m": (

@@ -145,6 +145,11 @@ class FlowBlock(nn.Module):
         return F.pixel_shuffle(self.flow(hidden), 4), hidden
 
 
+def swap_pair(x: Tensor, batch: int) -> Tensor:
+    """(2B, …) stacked as [frame 0s; frame 1s] → [frame 1s; frame 0s]: each sample's partner frame."""
+    return torch.cat([x[batch:], x[:batch]], 0)
+
+
 def correlation_weight(radius: int, channels: int) -> Tensor:
     """Constant ones of the grouped 1×1 convolution that sums each tap's channel products."""
     return torch.ones((2 * radius + 1) ** 2, channels, 1, 1)
@@ -265,10 +270,10 @@ class FlowPyramid(nn.Module):
 
     def _pyramid(self, img0: Tensor, img1: Tensor) -> tuple[list[Tensor], Tensor]:
         """Each block's flow in pixels of that block's grid, and the last block's hidden features."""
-        own = torch.cat([img0, img1], 0)
-        other = torch.cat([img1, img0], 0)
-        H, W = own.shape[-2:]
         B = img0.shape[0]
+        own = torch.cat([img0, img1], 0)
+        other = swap_pair(own, B)
+        H, W = own.shape[-2:]
         features: dict[int, Tensor] = {}
         f = own
         for k, layer in enumerate(self.features):
@@ -277,7 +282,7 @@ class FlowPyramid(nn.Module):
         # Training sums channels tap by tap (same values, faster backward); eval and export keep the
         # grouped convolution, which backends delegate.
         sums = self.training
-        corr = local_correlation(f, torch.cat([f[B:], f[:B]], 0), self.radius, self.corr_weight, sums)
+        corr = local_correlation(f, swap_pair(f, B), self.radius, self.corr_weight, sums)
         flows: list[Tensor] = []
         hidden = None
         for block, scale in zip(self.blocks, self.scales, strict=True):
@@ -294,7 +299,7 @@ class FlowPyramid(nn.Module):
                 cost = None
                 if scale in self.refine_radii:
                     fs = features[scale]
-                    other_f = backward_warp(torch.cat([fs[B:], fs[:B]], 0), flow)
+                    other_f = backward_warp(swap_pair(fs, B), flow)
                     weight = getattr(self, f"refine_corr_weight{scale}")
                     cost = local_correlation(fs, other_f, self.refine_radii[scale], weight, sums)
                 delta, hidden = block(torch.cat([a, b, backward_warp(b, flow), flow / scale], 1), cost)
