@@ -27,7 +27,7 @@ def _load_model(args: argparse.Namespace):
     from edgevfi.checkpoint import load_checkpoint
 
     if getattr(args, "checkpoint", None):
-        return load_checkpoint(args.checkpoint)
+        return _with_fine_canvas(load_checkpoint(args.checkpoint), args)
     name = args.model or models.default_model_name()
     if name not in models.list_models():
         raise CLIError(f"unknown model {name!r} (known: {', '.join(models.list_models())})")
@@ -35,7 +35,23 @@ def _load_model(args: argparse.Namespace):
         return models.create(name)
     if models.shipped_weights(name) is None:
         raise CLIError(f"model {name!r} has no shipped weights; pass --checkpoint PATH")
-    return models.create(name, pretrained=True)
+    return _with_fine_canvas(models.create(name, pretrained=True), args)
+
+
+def _with_fine_canvas(model, args: argparse.Namespace):
+    """``--fine-canvas N``: the model with its motion-adaptive canvas capped at N (0: one fixed canvas)."""
+    import dataclasses
+
+    from edgevfi import models
+
+    side = getattr(args, "fine_canvas", None)
+    if side is None or side == model.config.fine_canvas_side:
+        return model
+    if side < 0:
+        raise CLIError(f"--fine-canvas must be >= 0, got {side}")
+    rebuilt = models.build(dataclasses.replace(model.config, fine_canvas_side=side))
+    rebuilt.load_state_dict(model.state_dict())
+    return rebuilt.eval()
 
 
 def _make_runner(args: argparse.Namespace):
@@ -64,6 +80,8 @@ def _make_runner(args: argparse.Namespace):
         return Runner(EagerBackend(model, device=args.device), tile=args.tile), name
     if getattr(args, "checkpoint", None) or getattr(args, "model", None):
         raise CLIError("--bundle runs the bundle's own model: drop --model/--checkpoint")
+    if getattr(args, "fine_canvas", None) is not None:
+        raise CLIError("--fine-canvas is for eager runs: a bundle has one static motion canvas (export --canvas)")
     backends, bundle_mod, _ = _export_package("running bundles")
     from export.routed import is_routed
 
@@ -129,7 +147,7 @@ def _eager_routed_runner(args: argparse.Namespace):
             raise CLIError(f"unknown model {n!r} in --route (known: {', '.join(models.list_models())})")
         if models.shipped_weights(n) is None:
             raise CLIError(f"model {n!r} in --route has no shipped weights")
-        pair.append(models.create(n, pretrained=True))
+        pair.append(_with_fine_canvas(models.create(n, pretrained=True), args))
     path = Path(args.assessor) if args.assessor else models.WEIGHTS_DIR / "dpa-s.safetensors"
     try:
         assessor, extra = load_assessor(path)
@@ -839,6 +857,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                 "name": name,
                 "params": count_params(m),
                 "gmacs_720p": round(macs["total"] / 1e9, 2),
+                # with the motion-adaptive canvas's second pass at its largest (small-motion pairs)
+                "gmacs_720p_fine_canvas": round(macs["total_fine"] / 1e9, 2),
                 "shipped_weights": models.shipped_weights(name) is not None,
                 "description": models.REGISTRY[name][2],
             }
@@ -846,10 +866,11 @@ def cmd_models(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'name':<8} {'params':>9} {'GMAC@720p':>10} {'weights':>8}  description")
+    print(f"{'name':<8} {'params':>9} {'GMAC@720p':>10} {'fine canvas':>12} {'weights':>8}  description")
     for r in rows:
+        fine = f"{r['gmacs_720p_fine_canvas']:.2f}" if r["gmacs_720p_fine_canvas"] != r["gmacs_720p"] else "-"
         print(
-            f"{r['name']:<8} {r['params']:>9,} {r['gmacs_720p']:>10.2f}"
+            f"{r['name']:<8} {r['params']:>9,} {r['gmacs_720p']:>10.2f} {fine:>12}"
             f" {'yes' if r['shipped_weights'] else 'no':>8}"
             f"  {r['description']}"
         )
@@ -881,6 +902,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tile", type=int, default=None, help="tile window size in pixels (default 448)")
     s.add_argument("--device", default="cpu")
     s.add_argument("--threads", type=int, default=0)
+    s.add_argument(
+        "--fine-canvas",
+        type=int,
+        default=None,
+        help="eager: longest side of the motion-adaptive canvas (default: the model's; 0: one fixed canvas)",
+    )
     _bundle_args(s)
     s.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     v = s.add_argument_group("video input")
@@ -925,6 +952,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=None)
     s.add_argument("--device", default="cpu")
     s.add_argument("--threads", type=int, default=0)
+    s.add_argument(
+        "--fine-canvas",
+        type=int,
+        default=None,
+        help="eager: longest side of the motion-adaptive canvas (default: the model's; 0: one fixed canvas)",
+    )
     _bundle_args(s)
     s.set_defaults(func=cmd_eval)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from edgevfi.models.base import TwoStageModel
+from edgevfi.models.base import TwoStageModel, default_canvas
 
 
 def count_params(model: torch.nn.Module) -> int:
@@ -18,7 +18,10 @@ def count_macs(model: TwoStageModel, frame_hw: tuple[int, int] = (720, 1280)) ->
 
     Convolutions and matrix products only (what dominates and what every profiler counts), via
     PyTorch's FLOP counter (FLOPs / 2). Synthesis is counted on the full-frame window, i.e. the
-    algorithmic cost; tiling adds the halo overhead, which the bench reports per graph.
+    algorithmic cost; tiling adds the halo overhead, which the bench reports per graph. With a
+    motion-adaptive canvas (``config.fine_canvas_side``), ``fine_motion`` is the second motion pass
+    at its largest canvas for this frame (pairs with small motion) and ``total_fine`` the frame's
+    cost with it; both equal the single-pass figures when the model has none.
     """
     H, W = frame_hw
     was_training = model.training
@@ -35,5 +38,20 @@ def count_macs(model: TwoStageModel, frame_hw: tuple[int, int] = (720, 1280)) ->
     with FlopCounterMode(display=False) as fc:
         model.synthesize_region(img, img, m0, m1, canvas, region, zero, zero, t)
     synth = fc.get_total_flops() // 2
+    fine_motion = 0
+    c = model.config
+    if c.fine_canvas_side > c.max_canvas_side and model.motion_reach > 0:
+        fine = default_canvas(frame_hw, c.fine_canvas_side, c.canvas_multiple)
+        if max(fine) > max(canvas):
+            f0 = torch.rand(1, 3, *fine)
+            with FlopCounterMode(display=False) as fc:
+                model.motion(f0, f0)
+            fine_motion = fc.get_total_flops() // 2
     model.train(was_training)
-    return {"motion": int(motion), "synthesis": int(synth), "total": int(motion + synth)}
+    return {
+        "motion": int(motion),
+        "synthesis": int(synth),
+        "total": int(motion + synth),
+        "fine_motion": int(fine_motion),
+        "total_fine": int(motion + synth + fine_motion),
+    }

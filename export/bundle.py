@@ -270,6 +270,11 @@ class BundleBackend:
     def default_canvas(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
         return self.canvas_hw
 
+    def refine_canvas(
+        self, frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: Tensor, m1: Tensor
+    ) -> tuple[int, int]:
+        return canvas_hw  # static shapes: one canvas
+
     def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
         m0, m1 = self.graphs["motion"]([img0, img1])
         return m0, m1

@@ -173,6 +173,11 @@ class RecordingBackend:
     def default_canvas(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
         return self.inner.default_canvas(frame_hw)
 
+    def refine_canvas(
+        self, frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: Tensor, m1: Tensor
+    ) -> tuple[int, int]:
+        return self.inner.refine_canvas(frame_hw, canvas_hw, m0, m1)
+
     def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
         self.calls["motion"].append((img0.clone(), img1.clone()))
         return self.inner.motion(img0, img1)

@@ -210,6 +210,11 @@ class FakeBackend:
     def default_canvas(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
         return self.canvas_hw
 
+    def refine_canvas(
+        self, frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: torch.Tensor, m1: torch.Tensor
+    ) -> tuple[int, int]:
+        return canvas_hw  # static shapes: one canvas
+
     def motion(self, img0: torch.Tensor, img1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         assert tuple(img0.shape[-2:]) == self.canvas_hw
         return self.m0, self.m1

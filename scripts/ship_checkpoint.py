@@ -13,11 +13,17 @@ ships a model with its motion stage (``flow.*``) replaced by another checkpoint'
 shares the same FlowPyramid, and the synthesis stages measured robust to the flow they are fed
 (``benchmarks/motion_oracle.py``), so a motion stage trained further for one model serves the others.
 The card records both sources; re-shipping a shipped model this way keeps its training record.
+
+    python scripts/ship_checkpoint.py edgevfi/weights/apr-s.safetensors apr-s --fine-canvas 1280
+
+sets an inference setting kept in the shipped config (here the motion-adaptive canvas,
+``ModelConfig.fine_canvas_side``; no tensor changes) and re-measures the card with it.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -41,6 +47,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("checkpoint")
     p.add_argument("name", help="registry name, e.g. apr-s")
     p.add_argument("--motion-from", help="replace the motion stage (flow.*) by this checkpoint's")
+    p.add_argument(
+        "--fine-canvas", type=int, help="ship with this motion-adaptive canvas side (config.fine_canvas_side; 0: off)"
+    )
     p.add_argument("--val", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "val"))
     p.add_argument("--weights-dir", default=str(models.WEIGHTS_DIR), help="where to write (default: the package's)")
     args = p.parse_args(argv)
@@ -53,6 +62,11 @@ def main(argv: list[str] | None = None) -> None:
         model = with_motion_stage(model, args.motion_from)
         digest = hashlib.sha256(Path(args.motion_from).read_bytes()).hexdigest()
         motion_from = {"path": args.motion_from, "sha256": digest}
+    settings_changed = args.fine_canvas is not None and args.fine_canvas != model.config.fine_canvas_side
+    if settings_changed:
+        rebuilt = models.build(dataclasses.replace(model.config, fine_canvas_side=args.fine_canvas))
+        rebuilt.load_state_dict(model.state_dict())
+        model = rebuilt.eval()
     run_dir = src.parent
     run_cfg = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
     # Settings changed on resume (edgevfi.train.loop): config.json holds the final ones, this the history.
@@ -73,7 +87,15 @@ def main(argv: list[str] | None = None) -> None:
     reship = old is not None and src.resolve() == dst.resolve()
     if motion_from and reship:
         motion_from["replaced"] = {"sha256": old.get("sha256"), "val": old.get("val")}
-    if motion_from:
+    elif reship:
+        motion_from = old.get("motion_from")  # a settings-only re-ship keeps the transplant's record
+    settings = None
+    if settings_changed:
+        settings = {
+            "fine_canvas_side": {"from": meta["config"].get("fine_canvas_side", 0), "to": args.fine_canvas},
+            "replaced": {"sha256": old.get("sha256"), "val": old.get("val")} if reship else None,
+        }
+    if motion_from or settings_changed:
         save_checkpoint(model, dst, extra=meta.get("extra"))
     else:
         with atomic_output(dst) as tmp:
@@ -83,8 +105,13 @@ def main(argv: list[str] | None = None) -> None:
         "family": model.config.family,
         "params": count_params(model),
         "macs_720p": macs,
+        "motion_canvas": {
+            "max_canvas_side": model.config.max_canvas_side,
+            "fine_canvas_side": model.config.fine_canvas_side,
+        },
         "sha256": hashlib.sha256(dst.read_bytes()).hexdigest(),
         "motion_from": motion_from,
+        "settings_changed": settings,
         "training": old["training"]
         if reship
         else {

@@ -10,12 +10,14 @@ import torch.nn.functional as F
 
 from edgevfi import models
 
-# No warped cost volumes by default (they cost test time); the tests that need them ask for them.
+# No warped cost volumes by default (they cost test time), and one fixed motion canvas (so the
+# full-frame forward and the Runner see the same motion); the tests that need either ask for it.
 TINY = {
     "apr": {
         "motion_widths": (8, 8, 8),
         "motion_depth": 1,
         "motion_refine_radii": (),
+        "fine_canvas_side": 0,
         "width": 8,
         "inner": 8,
         "router_width": 8,
@@ -24,6 +26,7 @@ TINY = {
         "motion_widths": (8, 8, 8),
         "motion_depth": 1,
         "motion_refine_radii": (),
+        "fine_canvas_side": 0,
         "width": 8,
         "inner": 8,
         "blocks": 1,

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgevfi.metrics import psnr
+from edgevfi.ops.tiles import resize_to
 from edgevfi.runtime import EagerBackend, Runner, TilePlan
 
 
@@ -123,3 +124,71 @@ def test_eager_runner_shrinks_window_for_small_frames():
     assert runner.plan((48, 64)).tile == 128
     assert runner.plan((1080, 1920)).tile == 448
     assert Runner(EagerBackend(model), tile=256).plan((48, 64)).tile == 256  # an explicit tile is kept
+
+
+def _uniform_motion(hw: tuple[int, int], dx: float, dy: float, logits: int = 0) -> torch.Tensor:
+    """A motion tensor on the 1/2-canvas grid: one displacement (canvas px) everywhere, plus logit channels."""
+    d = torch.tensor([dx, dy]).view(1, 2, 1, 1).expand(1, 2, *hw)
+    return torch.cat([d, torch.full((1, logits, *hw), 1e4)], 1)
+
+
+def test_adaptive_canvas_grows_for_small_motion_and_keeps_large_motion():
+    from edgevfi.models.base import adaptive_canvas
+
+    frame, canvas, grid = (720, 1280), (288, 512), (144, 256)
+
+    def fine(dx, max_side=1280, logits=0, channels=2):
+        m = _uniform_motion(grid, dx, 0.0, logits)
+        return adaptive_canvas(frame, canvas, m, m, channels, reach=32.0, max_side=max_side, multiple=32)
+
+    # 1 canvas px = 2.5 frame px: small motion gets the whole frame, or the cap.
+    assert fine(1.0) == (736, 1280)  # sides rounded up to 32, as every canvas
+    assert fine(1.0, max_side=768) == (448, 768)
+    # 20 canvas px = 50 frame px: the canvas grows only until the motion reaches 32 px (long side 819 → 800).
+    assert fine(20.0) == (480, 800)
+    assert 50 * 800 / 1280 <= 32
+    # 40 canvas px = 100 frame px: already beyond the reach at 512, so no second pass.
+    assert fine(40.0) == canvas
+    # Unitless channels after the displacements (SVMV's logits) are not motion.
+    m = _uniform_motion(grid, 1.0, 0.0, logits=1)
+    assert adaptive_canvas(frame, canvas, m, m, 2, 32.0, 1280, 32) == (736, 1280)
+    # A robust maximum: 0.5 % of the vectors far off do not stop the canvas from growing, 2 % do.
+    for share, grows in ((0.005, True), (0.02, False)):
+        m = _uniform_motion(grid, 1.0, 0.0).clone()
+        flat = m[0, 0].view(-1)
+        flat[: int(share * flat.numel())] = 60.0
+        assert (adaptive_canvas(frame, canvas, m, m, 2, 32.0, 1280, 32) != canvas) == grows
+    # Never above the frame: a frame already at its canvas keeps it.
+    small = _uniform_motion((96, 160), 0.5, 0.0)
+    assert adaptive_canvas((180, 320), (192, 320), small, small, 2, 32.0, 1280, 32) == (192, 320)
+
+
+def test_runner_reruns_motion_on_the_fine_canvas_only_where_asked():
+    """Eager: a second motion pass on the larger canvas, and the frame equals the model run on that canvas."""
+    a, b = moving_pair(150, 230, dx=3, dy=-2)
+
+    def motion_canvases(model, **backend_kw):
+        backend = EagerBackend(model, **backend_kw)
+        seen, inner = [], backend.motion
+        backend.motion = lambda x, y: (seen.append(tuple(x.shape[-2:])), inner(x, y))[1]
+        (out,) = Runner(backend, tile=128 if backend_kw else None).interpolate(a, b, [0.4])
+        return seen, out
+
+    base = tiny_model("apr-s", max_canvas_side=128)
+    seen, _ = motion_canvases(base)
+    assert seen == [(96, 128)]
+
+    model = tiny_model("apr-s", max_canvas_side=128, fine_canvas_side=256)
+    with torch.no_grad():
+        m0, m1 = model.motion(resize_to(a, (96, 128)), resize_to(b, (96, 128)))
+    fine = model.refine_canvas((150, 230), (96, 128), m0, m1)
+    assert max(fine) > 128, "the tiny model's motion is small enough for a larger canvas"
+    seen, out = motion_canvases(model)
+    assert seen == [(96, 128), fine]
+    with torch.no_grad():
+        assert psnr(out, model(a, b, 0.4, canvas_hw=fine)) >= 50.0
+    # At a bundle's static shapes the canvas is fixed, as in the bundle itself.
+    seen, _ = motion_canvases(model, canvas_hw=(96, 128), tile=128)
+    assert seen == [(96, 128)]
+    # No motion stage, nothing to adapt.
+    assert tiny_model("blend", fine_canvas_side=256).refine_canvas((150, 230), (96, 128), m0, m1) == (96, 128)

@@ -69,3 +69,32 @@ def test_motion_transplant_ships_one_models_synthesis_with_anothers_motion(tmp_p
     assert card["motion_from"]["sha256"] == hashlib.sha256(motion.read_bytes()).hexdigest()
     assert card["motion_from"]["replaced"] == {"sha256": first["sha256"], "val": first["val"]}
     assert card["training"] == first["training"]  # re-shipping in place keeps the synthesis's training record
+
+
+def test_reship_with_a_motion_adaptive_canvas_keeps_tensors_and_records(tmp_path):
+    rng = np.random.default_rng(0)
+    val = tmp_path / "val" / "seq"
+    val.mkdir(parents=True)
+    for i in (1, 2, 3):
+        Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(val / f"im{i}.png")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"model": "apr-s", "steps": 5}))
+    src = save_checkpoint(tiny_model("apr-s"), run / "final.safetensors", extra={"step": 5})
+    weights = tmp_path / "weights"
+    common = ["--val", str(tmp_path / "val"), "--weights-dir", str(weights)]
+    _ship([str(src), "tiny", *common])
+    first = json.loads((weights / "tiny.json").read_text())
+    assert first["motion_canvas"]["fine_canvas_side"] == 0 and first["settings_changed"] is None
+
+    shipped = weights / "tiny.safetensors"
+    _ship([str(shipped), "tiny", "--fine-canvas", "1280", *common])
+    card = json.loads((weights / "tiny.json").read_text())
+    model = load_checkpoint(shipped)
+    assert model.config.fine_canvas_side == 1280 and card["motion_canvas"]["fine_canvas_side"] == 1280
+    before = load_checkpoint(src).state_dict()
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert card["settings_changed"]["fine_canvas_side"] == {"from": 0, "to": 1280}
+    assert card["settings_changed"]["replaced"] == {"sha256": first["sha256"], "val": first["val"]}
+    assert card["training"] == first["training"] and card["sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
+    assert card["macs_720p"]["total_fine"] > card["macs_720p"]["total"]

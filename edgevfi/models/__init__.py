@@ -43,13 +43,17 @@ FAMILIES: dict[str, tuple[type[ModelConfig], Callable[[Any], TwoStageModel]]] = 
 # The shipped edge models share one motion stage (``ship_checkpoint.py --motion-from``), so they share
 # its shape too: warped cost volumes in the finer motion blocks (run 14 of docs/training-log.md).
 EDGE_MOTION: dict[str, Any] = {"motion_refine_radii": (4, 2)}
+# ... and its inference canvas: a second motion pass on up to a 1280-px canvas (the whole frame up to
+# 720p) for pairs whose motion fits the pyramid's reach there (+0.5 dB on val, +0.3 dB on held-out
+# clips for apr-s; README "Motion-adaptive canvas"). Eager runs only: a bundle has one static canvas.
+EDGE_CANVAS: dict[str, Any] = {"fine_canvas_side": 1280}
 
 # name -> (family, overrides, one-line description)
 REGISTRY: dict[str, tuple[str, dict[str, Any], str]] = {
     "blend": ("blend", {}, "time-weighted average of the two frames (floor baseline)"),
     "apr-s": (
         "apr",
-        EDGE_MOTION,
+        {**EDGE_MOTION, **EDGE_CANVAS},
         "APR-VFI, edge default: cost-volume flow + average splatting + routed refine blocks",
     ),
     "apr-m": (
@@ -65,12 +69,12 @@ REGISTRY: dict[str, tuple[str, dict[str, Any], str]] = {
     ),
     "apr-s-p60": (
         "apr",
-        {**EDGE_MOTION, "width": 24, "inner": 24},
+        {**EDGE_MOTION, **EDGE_CANVAS, "width": 24, "inner": 24},
         "apr-s structurally pruned to 0.60× the MACs (edgevfi prune, Taylor importance) and fine-tuned",
     ),
     "svmv-s": (
         "svmv",
-        EDGE_MOTION,
+        {**EDGE_MOTION, **EDGE_CANVAS},
         "SVMV, edge: 4-hypothesis motion volume + normalised splatting",
     ),
     "svmv-m": (

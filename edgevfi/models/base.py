@@ -40,6 +40,10 @@ class ModelConfig:
     # Motion canvas: frames are resized so their longer side is at most this (multiple of 32).
     max_canvas_side: int = 512
     canvas_multiple: int = 32
+    # Motion-adaptive canvas (0 = off): after the motion pass on the canvas above, the Runner reruns
+    # motion on a larger canvas, long side up to this and never above the frame, when the pair's
+    # motion measured there still fits the pyramid's reach (``TwoStageModel.refine_canvas``).
+    fine_canvas_side: int = 0
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -62,6 +66,41 @@ def default_canvas(frame_hw: tuple[int, int], max_side: int, multiple: int) -> t
         max(multiple, round_up(round(H * scale), multiple)),
         max(multiple, round_up(round(W * scale), multiple)),
     )
+
+
+def adaptive_canvas(
+    frame_hw: tuple[int, int],
+    canvas_hw: tuple[int, int],
+    m0: Tensor,
+    m1: Tensor,
+    displacement_channels: int,
+    reach: float,
+    max_side: int,
+    multiple: int,
+    quantile: float = 0.99,
+) -> tuple[int, int]:
+    """The largest canvas on which a pair's motion, measured on ``canvas_hw``, stays within ``reach``.
+
+    A downscaled canvas costs sub-pixel precision (a 1-canvas-pixel error is 2.5 frame pixels at
+    720p on a 512-px canvas), a larger one shrinks the motion range the pyramid can find. So the
+    canvas grows until the ``quantile`` of displacement magnitudes (every hypothesis of both motion
+    tensors, converted to frame pixels per axis) would reach ``reach`` canvas pixels, with its long
+    side at most ``max_side`` and never above the frame. Returns ``canvas_hw`` itself when no larger
+    canvas qualifies, so callers rerun motion only when the result differs.
+    """
+    H, W = frame_hw
+    ch, cw = canvas_hw
+    d = torch.cat([m0[:, :displacement_channels], m1[:, :displacement_channels]], 0).float()
+    d = d.reshape(d.shape[0], -1, 2, *d.shape[-2:])
+    to_frame = torch.tensor([W / cw, H / ch], dtype=d.dtype, device=d.device).view(1, 1, 2, 1, 1)
+    magnitude = (d * to_frame).norm(dim=2).flatten()
+    motion = float(torch.quantile(magnitude, quantile)) if magnitude.numel() else 0.0
+    scale = min(1.0, max_side / max(H, W), reach / motion if motion > 0 else math.inf)
+    # Rounded down, so the motion never exceeds the reach by rounding.
+    long_side = int(scale * max(H, W)) // multiple * multiple
+    if long_side <= max(canvas_hw):
+        return canvas_hw
+    return default_canvas(frame_hw, long_side, multiple)
 
 
 class TwoStageModel(nn.Module):
@@ -97,6 +136,37 @@ class TwoStageModel(nn.Module):
     def canvas_for(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
         c = self.config
         return default_canvas(frame_hw, c.max_canvas_side, c.canvas_multiple)
+
+    @property
+    def motion_reach(self) -> float:
+        """Displacement (canvas px) the motion stage can find from scratch; 0 without a motion stage.
+
+        The first pyramid block's cost volume searches ``radius`` cells at 1/8 canvas around zero.
+        """
+        flow = getattr(self, "flow", None)
+        return float(flow.radius * flow.scales[0]) if flow is not None else 0.0
+
+    def refine_canvas(
+        self, frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: Tensor, m1: Tensor
+    ) -> tuple[int, int]:
+        """The canvas to rerun motion on after a pass on ``canvas_hw`` (``canvas_hw`` itself: none).
+
+        Off unless ``config.fine_canvas_side`` exceeds ``config.max_canvas_side``; see
+        :func:`adaptive_canvas` for the rule.
+        """
+        c = self.config
+        if c.fine_canvas_side <= c.max_canvas_side or self.motion_reach <= 0:
+            return canvas_hw
+        return adaptive_canvas(
+            frame_hw,
+            canvas_hw,
+            m0,
+            m1,
+            self.displacement_channels,
+            self.motion_reach,
+            c.fine_canvas_side,
+            c.canvas_multiple,
+        )
 
     def full_frame_region(self, frame_hw: tuple[int, int]) -> Region:
         """The single window that covers the frame plus ``halo`` on every side, aligned."""

@@ -22,7 +22,8 @@ class Backend(Protocol):
 
     ``canvas_hw`` and ``tile`` are ``None`` when the backend accepts any size (eager), else the
     static shapes its graphs were exported with. ``max_batch`` is how many tiles ``synthesize``
-    takes at once.
+    takes at once. ``refine_canvas`` names a canvas to rerun motion on after a first pass (the
+    motion-adaptive canvas), or returns the first canvas when there is none (static backends).
     """
 
     name: str
@@ -34,6 +35,10 @@ class Backend(Protocol):
     max_batch: int
 
     def default_canvas(self, frame_hw: tuple[int, int]) -> tuple[int, int]: ...
+
+    def refine_canvas(
+        self, frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: Tensor, m1: Tensor
+    ) -> tuple[int, int]: ...
 
     def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]: ...
 
@@ -77,6 +82,14 @@ class EagerBackend:
 
     def default_canvas(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
         return self.model.canvas_for(frame_hw)
+
+    def refine_canvas(
+        self, frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: Tensor, m1: Tensor
+    ) -> tuple[int, int]:
+        # At a bundle's static shapes (the parity reference) the canvas is fixed, as in the bundle.
+        if self.canvas_hw is not None:
+            return canvas_hw
+        return self.model.refine_canvas(frame_hw, canvas_hw, m0, m1)
 
     @torch.inference_mode()
     def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:

@@ -1,6 +1,7 @@
 """The one tiled Runner: any frame size through fixed-size graphs of any backend.
 
-Per frame pair: both frames are resized to the motion canvas and the motion graph runs once.
+Per frame pair: both frames are resized to the motion canvas and the motion graph runs once (twice
+when the backend names a larger canvas for that pair's motion: the motion-adaptive canvas).
 Per output time t: each window of the :class:`TilePlan` gets its source crops displaced by the
 window's mean motion (so the halo never has to grow with motion), the motion upsampled onto those
 crops, and the integer shifts; the synthesis graph returns the window, which is blended into the
@@ -158,6 +159,10 @@ def _pair_motion(b: Backend, img0: Tensor, img1: Tensor) -> PairMotion:
     frame_hw = (img0.shape[-2], img0.shape[-1])
     canvas = b.canvas_hw or b.default_canvas(frame_hw)
     m0, m1 = b.motion(resize_to(img0, canvas), resize_to(img1, canvas))
+    fine = b.refine_canvas(frame_hw, canvas, m0, m1)
+    if fine != canvas:
+        canvas = fine
+        m0, m1 = b.motion(resize_to(img0, canvas), resize_to(img1, canvas))
     return PairMotion(img0, img1, m0, m1, canvas)
 
 

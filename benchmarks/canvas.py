@@ -1,0 +1,133 @@
+"""Motion canvas policies side by side, in ONE run: fixed canvases vs the motion-adaptive canvas.
+
+The motion stage runs on the frames resized to a canvas (long side ≤ 512 by default). A smaller canvas
+shrinks the motion the pyramid must find, a larger one keeps sub-pixel precision: this measures the
+trade-off per policy on each ``--data`` folder, PSNR / SSIM overall and by motion (the buckets of
+``edgevfi validate``, motion from the one-canvas model so every row splits the same triplets), with
+the MACs of a 720p frame (one pass, and with the adaptive second pass at its largest).
+
+    python benchmarks/canvas.py [--model apr-s] [--data ../shared/data/val --data cache/holdout] [--json OUT]
+
+Rows: ``fixed N`` = one canvas, long side ≤ N (``max_canvas_side``; 512 is what bundles run);
+``adaptive N`` = the 512 canvas, then a second pass on up to N when the pair's motion fits the
+pyramid's reach there (``fine_canvas_side``, ``edgevfi.models.base.adaptive_canvas``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from edgevfi import models
+from edgevfi.data.triplets import find_triplets, load_image
+from edgevfi.io import atomic_output
+from edgevfi.metrics import MOTION_BUCKETS, motion_bucket, motion_magnitude, psnr, quantize_8bit, ssim
+from edgevfi.profile import count_macs
+from edgevfi.runtime import EagerBackend, Runner
+
+
+def variant(model: models.TwoStageModel, max_side: int, fine_side: int) -> models.TwoStageModel:
+    """``model`` with another canvas policy (same tensors)."""
+    copy = models.build(dataclasses.replace(model.config, max_canvas_side=max_side, fine_canvas_side=fine_side))
+    copy.load_state_dict(model.state_dict())
+    return copy.eval()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=models.default_model_name())
+    p.add_argument("--data", action="append", help="triplet folder (repeatable; default: ../shared/data/val)")
+    p.add_argument("--fixed", default="512,768,1280", help="fixed canvas long sides")
+    p.add_argument("--adaptive", default="768,1024,1280", help="adaptive canvas caps (first pass at 512)")
+    p.add_argument("--json", help="also write every row (and each triplet's score) as JSON")
+    args = p.parse_args()
+    torch.set_num_threads(2)
+    data = args.data or [str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "val")]
+    for d in data:
+        if not Path(d).exists():
+            sys.exit(f"benchmarks/canvas.py: {d} not found")
+    base = models.create(args.model, pretrained=True)
+    policies = [(f"fixed {n}", n, 0) for n in map(int, args.fixed.split(","))]
+    policies += [(f"adaptive {n}", 512, n) for n in map(int, args.adaptive.split(","))]
+
+    rows = []
+    for d in data:
+        folders = find_triplets(d)
+        one_canvas = Runner(EagerBackend(variant(base, 512, 0)))
+        motion = []
+        for f in folders:
+            a, gt, b = (load_image(f / f"im{i}.png")[None] for i in (1, 2, 3))
+            pair = one_canvas.prepare(a, b)
+            motion.append(motion_magnitude(pair.m0, pair.canvas_hw, tuple(gt.shape[-2:])))
+        for label, max_side, fine_side in policies:
+            model = variant(base, max_side, fine_side)
+            runner = Runner(EagerBackend(model))
+            start, per = time.perf_counter(), []
+            for f, m in zip(folders, motion, strict=True):
+                a, gt, b = (load_image(f / f"im{i}.png")[None] for i in (1, 2, 3))
+                pair = runner.prepare(a, b)
+                pred = quantize_8bit(runner.synthesize(pair, 0.5))
+                per.append(
+                    {
+                        "path": str(f),
+                        "psnr": psnr(pred, gt),
+                        "ssim": ssim(pred, gt),
+                        "motion_px": m,
+                        "bucket": motion_bucket(m),
+                        "canvas": list(pair.canvas_hw),
+                    }
+                )
+            macs = count_macs(model, (720, 1280))
+            rows.append(
+                {
+                    "data": d,
+                    "policy": label,
+                    "psnr": sum(r["psnr"] for r in per) / len(per),
+                    "ssim": sum(r["ssim"] for r in per) / len(per),
+                    "buckets": {b: [r["psnr"] for r in per if r["bucket"] == b] for b, _, _ in MOTION_BUCKETS},
+                    "gmacs_720p": macs["total"] / 1e9,
+                    "gmacs_720p_fine": macs["total_fine"] / 1e9,
+                    "seconds": time.perf_counter() - start,
+                    "per_triplet": per,
+                }
+            )
+            print(f"{d} {label}: {rows[-1]['psnr']:.3f} dB", file=sys.stderr, flush=True)
+
+    for d in data:
+        mine = [r for r in rows if r["data"] == d]
+        ref = next((r for r in mine if r["policy"] == "fixed 512"), mine[0])
+        n = len(mine[0]["per_triplet"])
+        names = [b for b in mine[0]["buckets"] if mine[0]["buckets"][b]]
+        counts = ", ".join(f"{b} {len(mine[0]['buckets'][b])}" for b in names)
+        print(f"\n`{args.model}` on {d} ({n} triplets; {counts}); vs = against `{ref['policy']}`\n")
+        print(
+            "| canvas | PSNR (dB) | vs | SSIM | "
+            + " | ".join(names)
+            + " | GMAC @720p | s (whole set, 2 threads) | second pass |"
+        )
+        print("| --- | ---: | ---: | ---: | " + " | ".join("---:" for _ in names) + " | ---: | ---: | ---: |")
+        for r in mine:
+            bucket = [sum(r["buckets"][b]) / len(r["buckets"][b]) for b in names]
+            gm = f"{r['gmacs_720p']:.1f}"
+            if r["gmacs_720p_fine"] != r["gmacs_720p"]:
+                gm += f"–{r['gmacs_720p_fine']:.1f}"
+            first = 512 if r["policy"].startswith("adaptive") else None
+            refined = sum(1 for t in r["per_triplet"] if first and max(t["canvas"]) > first)
+            print(
+                f"| {r['policy']} | {r['psnr']:.3f} | {r['psnr'] - ref['psnr']:+.3f} | {r['ssim']:.4f} | "
+                + " | ".join(f"{v:.2f}" for v in bucket)
+                + f" | {gm} | {r['seconds']:.0f} | {f'{refined}/{n}' if first else '–'} |"
+            )
+    if args.json:
+        with atomic_output(Path(args.json)) as tmp:
+            tmp.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
