@@ -102,6 +102,8 @@ def test_grayscale_and_16bit_are_converted(files):
         ("model", "unknown model"),
         ("pickle", "pickle"),
         ("nofolder", "does not exist"),
+        ("fine_canvas", "--fine-canvas must be >= 0"),
+        ("fine_canvas_bundle", "one static motion canvas"),
     ],
 )
 def test_bad_input(files, case, needle):
@@ -124,6 +126,10 @@ def test_bad_input(files, case, needle):
         extra = ["--checkpoint", str(files / "pickle.pt")]
     elif case == "nofolder":
         out = files / "missing_dir" / "out.png"
+    elif case == "fine_canvas":
+        extra = ["--fine-canvas", "-1"]
+    elif case == "fine_canvas_bundle":
+        extra = ["--bundle", str(files), "--fine-canvas", "0"]
     proc = run_cli("interpolate", a, b, "-o", str(out), *extra)
     if case == "nofolder":
         assert proc.returncode != 0 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr

@@ -94,6 +94,8 @@ def adaptive_canvas(
     d = d.reshape(d.shape[0], -1, 2, *d.shape[-2:])
     to_frame = torch.tensor([W / cw, H / ch], dtype=d.dtype, device=d.device).view(1, 1, 2, 1, 1)
     magnitude = (d * to_frame).norm(dim=2).flatten()
+    # torch.quantile takes at most 2^24 values (a first canvas far above the default): subsample evenly.
+    magnitude = magnitude[:: -(-magnitude.numel() // 2**24)]
     motion = float(torch.quantile(magnitude, quantile)) if magnitude.numel() else 0.0
     scale = min(1.0, max_side / max(H, W), reach / motion if motion > 0 else math.inf)
     # Rounded down, so the motion never exceeds the reach by rounding.
