@@ -16,7 +16,6 @@ pyramid's reach there (``fine_canvas_side``, ``edgevfi.models.base.adaptive_canv
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -24,19 +23,16 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from quality import motion_of
+
 from edgevfi import models
 from edgevfi.data.triplets import find_triplets, load_image
 from edgevfi.io import atomic_output
-from edgevfi.metrics import MOTION_BUCKETS, motion_bucket, motion_magnitude, psnr, quantize_8bit, ssim
+from edgevfi.metrics import MOTION_BUCKETS, motion_bucket, psnr, quantize_8bit, ssim
 from edgevfi.profile import count_macs
 from edgevfi.runtime import EagerBackend, Runner
-
-
-def variant(model: models.TwoStageModel, max_side: int, fine_side: int) -> models.TwoStageModel:
-    """``model`` with another canvas policy (same tensors)."""
-    copy = models.build(dataclasses.replace(model.config, max_canvas_side=max_side, fine_canvas_side=fine_side))
-    copy.load_state_dict(model.state_dict())
-    return copy.eval()
 
 
 def main() -> None:
@@ -59,14 +55,9 @@ def main() -> None:
     rows = []
     for d in data:
         folders = find_triplets(d)
-        one_canvas = Runner(EagerBackend(variant(base, 512, 0)))
-        motion = []
-        for f in folders:
-            a, gt, b = (load_image(f / f"im{i}.png")[None] for i in (1, 2, 3))
-            pair = one_canvas.prepare(a, b)
-            motion.append(motion_magnitude(pair.m0, pair.canvas_hw, tuple(gt.shape[-2:])))
+        motion = motion_of(folders, models.with_config(base, max_canvas_side=512, fine_canvas_side=0))
         for label, max_side, fine_side in policies:
-            model = variant(base, max_side, fine_side)
+            model = models.with_config(base, max_canvas_side=max_side, fine_canvas_side=fine_side)
             runner = Runner(EagerBackend(model))
             start, per = time.perf_counter(), []
             for f, m in zip(folders, motion, strict=True):

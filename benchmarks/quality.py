@@ -46,13 +46,6 @@ def score(fn, folders) -> tuple[float, float, list[dict[str, float]]]:
     return sum(r["psnr"] for r in per) / len(per), sum(r["ssim"] for r in per) / len(per), per
 
 
-def with_fine_canvas(model: models.TwoStageModel, side: int) -> models.TwoStageModel:
-    """A copy of ``model`` with its motion-adaptive canvas capped at ``side`` (0: one fixed canvas)."""
-    copy = models.build(dataclasses.replace(model.config, fine_canvas_side=side))
-    copy.load_state_dict(model.state_dict())
-    return copy.eval()
-
-
 def motion_of(folders, model) -> list[float]:
     """Mean displacement (frame pixels) of each triplet's outer frames, by ``model``'s motion stage."""
     runner = Runner(EagerBackend(model))
@@ -128,7 +121,7 @@ def main() -> None:
     default = models.default_model_name()
     shipped_default = dict(entries).get(default)
     if shipped_default is not None and shipped_default.config.fine_canvas_side:
-        entries.append((f"{default} (one canvas)", with_fine_canvas(shipped_default, 0)))
+        entries.append((f"{default} (one canvas)", models.with_config(shipped_default, fine_canvas_side=0)))
     for ck in args.checkpoint:
         entries.append((Path(ck).stem if Path(ck).stem != "best" else str(Path(ck).parent.name), load_checkpoint(ck)))
     if args.max_canvas_side:
@@ -187,7 +180,7 @@ def main() -> None:
             gmacs += f"–{r['gmacs_720p_fine']:.1f}"
         print(f"| {r['model']} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['params'] / 1e6:.2f} M | {gmacs} | {secs} |")
     # Buckets from the one-canvas motion, so they stay the same clips whatever canvas a model adapts to.
-    motion = motion_of(folders, with_fine_canvas(models.create(default, pretrained=True), 0))
+    motion = motion_of(folders, models.create(default, pretrained=True, fine_canvas_side=0))
     for r in rows:
         for item, m in zip(r["per_triplet"], motion, strict=True):
             item["motion_px"], item["bucket"] = m, bucket_of(m)

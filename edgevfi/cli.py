@@ -40,8 +40,6 @@ def _load_model(args: argparse.Namespace):
 
 def _with_fine_canvas(model, args: argparse.Namespace):
     """``--fine-canvas N``: the model with its motion-adaptive canvas capped at N (0: one fixed canvas)."""
-    import dataclasses
-
     from edgevfi import models
 
     side = getattr(args, "fine_canvas", None)
@@ -49,9 +47,7 @@ def _with_fine_canvas(model, args: argparse.Namespace):
         return model
     if side < 0:
         raise CLIError(f"--fine-canvas must be >= 0, got {side}")
-    rebuilt = models.build(dataclasses.replace(model.config, fine_canvas_side=side))
-    rebuilt.load_state_dict(model.state_dict())
-    return rebuilt.eval()
+    return models.with_config(model, fine_canvas_side=side)
 
 
 def _make_runner(args: argparse.Namespace):
@@ -471,6 +467,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
         with atomic_output(out.with_suffix(".md")) as tmp:
             tmp.write_text(markdown_report(result))
     return 0
+
+
+def _fine_canvas_arg(s: argparse.ArgumentParser) -> None:
+    s.add_argument(
+        "--fine-canvas",
+        type=int,
+        default=None,
+        help="eager: longest side of the motion-adaptive canvas (default: the model's; 0: one fixed canvas)",
+    )
 
 
 def _bundle_args(s: argparse.ArgumentParser) -> None:
@@ -902,12 +907,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tile", type=int, default=None, help="tile window size in pixels (default 448)")
     s.add_argument("--device", default="cpu")
     s.add_argument("--threads", type=int, default=0)
-    s.add_argument(
-        "--fine-canvas",
-        type=int,
-        default=None,
-        help="eager: longest side of the motion-adaptive canvas (default: the model's; 0: one fixed canvas)",
-    )
+    _fine_canvas_arg(s)
     _bundle_args(s)
     s.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     v = s.add_argument_group("video input")
@@ -952,12 +952,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--limit", type=int, default=None)
     s.add_argument("--device", default="cpu")
     s.add_argument("--threads", type=int, default=0)
-    s.add_argument(
-        "--fine-canvas",
-        type=int,
-        default=None,
-        help="eager: longest side of the motion-adaptive canvas (default: the model's; 0: one fixed canvas)",
-    )
+    _fine_canvas_arg(s)
     _bundle_args(s)
     s.set_defaults(func=cmd_eval)
 

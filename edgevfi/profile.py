@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from edgevfi.models.base import TwoStageModel, default_canvas
+from edgevfi.models.base import TwoStageModel
 
 
 def count_params(model: torch.nn.Module) -> int:
@@ -39,14 +39,13 @@ def count_macs(model: TwoStageModel, frame_hw: tuple[int, int] = (720, 1280)) ->
         model.synthesize_region(img, img, m0, m1, canvas, region, zero, zero, t)
     synth = fc.get_total_flops() // 2
     fine_motion = 0
-    c = model.config
-    if c.fine_canvas_side > c.max_canvas_side and model.motion_reach > 0:
-        fine = default_canvas(frame_hw, c.fine_canvas_side, c.canvas_multiple)
-        if max(fine) > max(canvas):
-            f0 = torch.rand(1, 3, *fine)
-            with FlopCounterMode(display=False) as fc:
-                model.motion(f0, f0)
-            fine_motion = fc.get_total_flops() // 2
+    # The Runner's own rule on a still pair gives the largest canvas the second pass can take.
+    fine = model.refine_canvas(frame_hw, canvas, torch.zeros_like(m0), torch.zeros_like(m1))
+    if fine != canvas:
+        f0 = torch.rand(1, 3, *fine)
+        with FlopCounterMode(display=False) as fc:
+            model.motion(f0, f0)
+        fine_motion = fc.get_total_flops() // 2
     model.train(was_training)
     return {
         "motion": int(motion),

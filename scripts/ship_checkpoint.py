@@ -23,7 +23,6 @@ sets an inference setting kept in the shipped config (here the motion-adaptive c
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import hashlib
 import json
 import shutil
@@ -64,9 +63,7 @@ def main(argv: list[str] | None = None) -> None:
         motion_from = {"path": args.motion_from, "sha256": digest}
     settings_changed = args.fine_canvas is not None and args.fine_canvas != model.config.fine_canvas_side
     if settings_changed:
-        rebuilt = models.build(dataclasses.replace(model.config, fine_canvas_side=args.fine_canvas))
-        rebuilt.load_state_dict(model.state_dict())
-        model = rebuilt.eval()
+        model = models.with_config(model, fine_canvas_side=args.fine_canvas)
     run_dir = src.parent
     run_cfg = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
     # Settings changed on resume (edgevfi.train.loop): config.json holds the final ones, this the history.

@@ -12,25 +12,17 @@ from edgevfi import models
 
 # No warped cost volumes by default (they cost test time), and one fixed motion canvas (so the
 # full-frame forward and the Runner see the same motion); the tests that need either ask for it.
+_TINY_SHARED = {
+    "motion_widths": (8, 8, 8),
+    "motion_depth": 1,
+    "motion_refine_radii": (),
+    "fine_canvas_side": 0,
+    "width": 8,
+    "inner": 8,
+}
 TINY = {
-    "apr": {
-        "motion_widths": (8, 8, 8),
-        "motion_depth": 1,
-        "motion_refine_radii": (),
-        "fine_canvas_side": 0,
-        "width": 8,
-        "inner": 8,
-        "router_width": 8,
-    },
-    "svmv": {
-        "motion_widths": (8, 8, 8),
-        "motion_depth": 1,
-        "motion_refine_radii": (),
-        "fine_canvas_side": 0,
-        "width": 8,
-        "inner": 8,
-        "blocks": 1,
-    },
+    "apr": {**_TINY_SHARED, "router_width": 8},
+    "svmv": {**_TINY_SHARED, "blocks": 1},
 }
 
 

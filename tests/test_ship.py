@@ -24,7 +24,8 @@ def _ship(argv: list[str]) -> None:
     module.main(argv)
 
 
-def test_motion_transplant_ships_one_models_synthesis_with_anothers_motion(tmp_path):
+def _val_and_run(tmp_path: Path) -> Path:
+    """A one-triplet val folder at ``tmp_path/val`` and a run folder with its config.json."""
     rng = np.random.default_rng(0)
     val = tmp_path / "val" / "seq"
     val.mkdir(parents=True)
@@ -33,6 +34,11 @@ def test_motion_transplant_ships_one_models_synthesis_with_anothers_motion(tmp_p
     run = tmp_path / "run"
     run.mkdir()
     (run / "config.json").write_text(json.dumps({"model": "apr-s", "steps": 5}))
+    return run
+
+
+def test_motion_transplant_ships_one_models_synthesis_with_anothers_motion(tmp_path):
+    run = _val_and_run(tmp_path)
     synthesis = save_checkpoint(tiny_model("apr-s"), run / "final.safetensors", extra={"step": 5})
     motion_model = tiny_model("apr-s")
     torch.manual_seed(1)
@@ -72,14 +78,7 @@ def test_motion_transplant_ships_one_models_synthesis_with_anothers_motion(tmp_p
 
 
 def test_reship_with_a_motion_adaptive_canvas_keeps_tensors_and_records(tmp_path):
-    rng = np.random.default_rng(0)
-    val = tmp_path / "val" / "seq"
-    val.mkdir(parents=True)
-    for i in (1, 2, 3):
-        Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(val / f"im{i}.png")
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "config.json").write_text(json.dumps({"model": "apr-s", "steps": 5}))
+    run = _val_and_run(tmp_path)
     src = save_checkpoint(tiny_model("apr-s"), run / "final.safetensors", extra={"step": 5})
     weights = tmp_path / "weights"
     common = ["--val", str(tmp_path / "val"), "--weights-dir", str(weights)]

@@ -32,6 +32,7 @@ __all__ = [
     "default_model_name",
     "list_models",
     "shipped_weights",
+    "with_config",
 ]
 
 FAMILIES: dict[str, tuple[type[ModelConfig], Callable[[Any], TwoStageModel]]] = {
@@ -114,6 +115,13 @@ def build(config: ModelConfig) -> TwoStageModel:
     return FAMILIES[config.family][1](config)
 
 
+def with_config(model: TwoStageModel, **changes: Any) -> TwoStageModel:
+    """The same weights under a config with ``changes`` (e.g. an inference setting), in eval mode."""
+    rebuilt = build(dataclasses.replace(model.config, **changes))
+    rebuilt.load_state_dict(model.state_dict())
+    return rebuilt.eval()
+
+
 def create(name: str, pretrained: bool = False, **overrides: Any) -> TwoStageModel:
     """Build a registered model; ``pretrained`` loads its shipped weights (error if none)."""
     if name not in REGISTRY:
@@ -126,10 +134,7 @@ def create(name: str, pretrained: bool = False, **overrides: Any) -> TwoStageMod
             raise FileNotFoundError(f"no shipped weights for {name!r} in {WEIGHTS_DIR}")
         model = load_checkpoint(path)
         if overrides:
-            cfg = dataclasses.replace(model.config, **overrides)
-            rebuilt = build(cfg)
-            rebuilt.load_state_dict(model.state_dict())
-            model = rebuilt
+            model = with_config(model, **overrides)
         return model
     family, base, _ = REGISTRY[name]
     cfg_cls = FAMILIES[family][0]
