@@ -13,7 +13,6 @@ canvas, one estimate for every row), so the gap to RIFE can be read per kind of 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -125,8 +124,7 @@ def main() -> None:
     for ck in args.checkpoint:
         entries.append((Path(ck).stem if Path(ck).stem != "best" else str(Path(ck).parent.name), load_checkpoint(ck)))
     if args.max_canvas_side:
-        for _, model in entries:
-            model.config = dataclasses.replace(model.config, max_canvas_side=args.max_canvas_side)
+        entries = [(n, models.with_config(m, max_canvas_side=args.max_canvas_side)) for n, m in entries]
 
     rows = []
     rife = load_rife()

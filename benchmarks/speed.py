@@ -108,7 +108,7 @@ def main() -> int:
             h = latency.bundle_harness(path, backend, args.threads)
             runner = Runner(h.backend, overlap=h.overlap)
             windows = len(runner.plan((size[1], size[0])).windows())
-            macs = h.frame_macs(windows)
+            macs = h.frame_macs(windows, latency.motion_graphs_run(runner, *latency.frame_pair(size))[0])
             add(f"{label} {precision}", lambda a, b, r=runner: next(r.interpolate(a, b, [0.5])), macs)
 
     rife_ms = rows[0]["p50_ms"] if rife is not None else None

@@ -76,8 +76,12 @@ def _make_runner(args: argparse.Namespace):
         return Runner(EagerBackend(model, device=args.device), tile=args.tile), name
     if getattr(args, "checkpoint", None) or getattr(args, "model", None):
         raise CLIError("--bundle runs the bundle's own model: drop --model/--checkpoint")
-    if getattr(args, "fine_canvas", None) is not None:
-        raise CLIError("--fine-canvas is for eager runs: a bundle has one static motion canvas (export --canvas)")
+    fine = getattr(args, "fine_canvas", None)
+    if fine not in (None, 0):
+        raise CLIError(
+            "--fine-canvas N is for eager runs: a bundle has static motion canvases (export --fine-canvases); "
+            "--fine-canvas 0 runs it on its first canvas only"
+        )
     backends, bundle_mod, _ = _export_package("running bundles")
     from export.routed import is_routed
 
@@ -96,7 +100,7 @@ def _make_runner(args: argparse.Namespace):
             if not runnable:
                 raise CLIError(f"{bundle}: bundle has no backend that runs on this machine")
             backend = runnable[0]
-        bb = BundleBackend(loaded, backend, threads)
+        bb = BundleBackend(loaded, backend, threads, fine_canvases=fine != 0)
     except (BundleError, BackendError) as e:
         raise CLIError(str(e)) from None
     if args.tile not in (None, bb.tile):
@@ -474,7 +478,8 @@ def _fine_canvas_arg(s: argparse.ArgumentParser) -> None:
         "--fine-canvas",
         type=int,
         default=None,
-        help="eager: longest side of the motion-adaptive canvas (default: the model's; 0: one fixed canvas)",
+        help="eager: longest side of the motion-adaptive canvas (default: the model's; 0: one fixed canvas, "
+        "also with --bundle)",
     )
 
 
@@ -512,6 +517,17 @@ def _export_package(verb: str):
     return backends, bundle, parity
 
 
+def _parse_fine_canvases(text: str) -> tuple[tuple[int, int], ...]:
+    """``--fine-canvases``: ``none`` or a comma list of WxH → ((H, W), ...)."""
+    if text.strip().lower() == "none":
+        return ()
+    parse = _video_arg("parse_size")
+    sizes = [parse(part) for part in text.split(",") if part.strip()]
+    if not sizes:
+        raise argparse.ArgumentTypeError(f"expected 'none' or WxH[,WxH...], got {text!r}")
+    return tuple((h, w) for w, h in sizes)
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Export the selected model's static graphs into a bundle folder."""
     backends, bundle, _ = _export_package("export")
@@ -543,6 +559,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     common = {"model_name": name, "source": source, "tile": args.tile, "warp": args.warp}
     if canvas:
         common["canvas"] = canvas
+    if args.fine_canvases is not None:
+        common["fine_canvases"] = args.fine_canvases
     try:
         if args.precision == "int8":
             _write_int8_bundle(args, model, out, names, common)
@@ -829,7 +847,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         if args.bundle is None:
             if args.backend != "torch":
                 raise CLIError(f"--backend {args.backend} benchmarks an exported bundle: give BUNDLE")
-            harness = latency.eager_harness(_load_model(args), threads)
+            model = _load_model(args)
+            from export.graphs import fine_canvases_for
+
+            harness = latency.eager_harness(model, threads, fine_canvases=fine_canvases_for(model))
         else:
             chosen = bool(args.model or args.checkpoint)
             if chosen and args.backend != "torch":
@@ -993,6 +1014,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--qat-lr", type=float, help="int8: QAT learning rate (default 1e-5)")
     s.add_argument("--canvas", type=_video_arg("parse_size"), help="motion canvas WxH (default 512x288)")
+    s.add_argument(
+        "--fine-canvases",
+        type=_parse_fine_canvases,
+        help="motion-adaptive second pass: comma list of larger canvases WxH, or 'none' (default: the model's, "
+        "768x448,960x544,1280x736 for models with a 1280 fine canvas)",
+    )
     s.add_argument("--tile", type=int, default=448, help="synthesis window in pixels, halo included (default 448)")
     s.add_argument("--warp", choices=("scatter", "window"), help="override the per-backend warp variant")
     s.add_argument(

@@ -26,9 +26,18 @@ import torch
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
-from edgevfi.models.base import TwoStageModel
+from edgevfi.models.base import TwoStageModel, static_canvas
 from export import backends
-from export.graphs import DEFAULT_CANVAS, DEFAULT_TILE, ROUTE_VARIANTS, WARP_VARIANTS, GraphSpec, build_graphs
+from export.graphs import (
+    DEFAULT_CANVAS,
+    DEFAULT_TILE,
+    ROUTE_VARIANTS,
+    WARP_VARIANTS,
+    GraphSpec,
+    build_graphs,
+    motion_graph_name,
+    resolve_fine_canvases,
+)
 
 FORMAT = "edgevfi-bundle"
 VERSION = 1
@@ -89,6 +98,7 @@ def write_bundle(
     model_name: str,
     source: Path | None = None,
     canvas: tuple[int, int] = DEFAULT_CANVAS,
+    fine_canvases: tuple[tuple[int, int], ...] | None = None,
     tile: int = DEFAULT_TILE,
     overlap: int = 32,
     precision: str = "fp32",
@@ -99,6 +109,9 @@ def write_bundle(
 ) -> Path:
     """Export ``model`` for every backend in ``backend_names`` into the bundle folder ``out``.
 
+    ``fine_canvases`` adds a motion graph per canvas (``motion_<H>x<W>``) for the motion-adaptive
+    second pass (:meth:`BundleBackend.refine_canvas`); ``None``: the model's default
+    (:func:`~export.graphs.fine_canvases_for`), ``()``: none.
     ``warp`` overrides the per-backend warp variant of :data:`~export.graphs.WARP_VARIANTS`.
     ``lower(backend, spec, path) -> coverage`` replaces each backend's own FP32/FP16 lowering
     (the INT8 routes of :mod:`quantize` plug in here), and ``backend_info(backend)`` adds entries
@@ -107,12 +120,13 @@ def write_bundle(
     out = check_new_folder(out)
     mods = {name: backends.get(name) for name in backend_names}
     model = model.eval()
+    fine_canvases = resolve_fine_canvases(model, canvas, fine_canvases)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
     try:
         entries: dict[str, Any] = {}
         for name, mod in mods.items():
             (tmp / name).mkdir()
-            specs = build_graphs(model, name, canvas=canvas, tile=tile, warp=warp)
+            specs = build_graphs(model, name, canvas=canvas, tile=tile, warp=warp, fine_canvases=fine_canvases)
             graphs = {}
             for gname, spec in specs.items():
                 rel = f"{name}/{gname}{mod.SUFFIX}"
@@ -144,6 +158,10 @@ def write_bundle(
             },
             "precision": precision,
             "canvas": list(canvas),
+            # The motion-adaptive second pass: its canvases, and the rule's inputs (static_canvas).
+            "fine_canvases": [list(fc) for fc in fine_canvases],
+            "motion_reach": model.motion_reach,
+            "canvas_multiple": c.canvas_multiple,
             "tile": tile,
             "halo": c.halo,
             "overlap": overlap,
@@ -216,6 +234,15 @@ def verify_files(root: Path, files: dict[str, str], prefix: str = "") -> None:
             raise BundleError(f"{p}: sha256 does not match the manifest (tampered or truncated)")
 
 
+def motion_canvases(manifest: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """Motion graph name → its static canvas (H, W): ``motion`` and one per fine canvas."""
+    base = (int(manifest["canvas"][0]), int(manifest["canvas"][1]))
+    out = {"motion": base}
+    for h, w in manifest.get("fine_canvases", []):
+        out[motion_graph_name((int(h), int(w)), base)] = (int(h), int(w))
+    return out
+
+
 @dataclass
 class Bundle:
     """A loaded, verified manifest."""
@@ -248,7 +275,7 @@ def load_bundle(path: str | Path, backend: str | None = None) -> Bundle:
 class BundleBackend:
     """A :class:`~edgevfi.runtime.backend.Backend` running a bundle's graphs in one runtime."""
 
-    def __init__(self, bundle: Bundle, backend: str, threads: int = 0) -> None:
+    def __init__(self, bundle: Bundle, backend: str, threads: int = 0, fine_canvases: bool = True) -> None:
         m = bundle.manifest
         entry = m["backends"].get(backend)
         if entry is None:
@@ -261,11 +288,16 @@ class BundleBackend:
         self.align = int(m["align"])
         self.halo = int(m["halo"])
         self.canvas_hw = (int(m["canvas"][0]), int(m["canvas"][1]))
+        #: larger static canvases with their own motion graph (``fine_canvases=False``: not used)
+        self.fine_canvases = tuple((int(h), int(w)) for h, w in m.get("fine_canvases", [])) if fine_canvases else ()
+        self.motion_reach = float(m.get("motion_reach", 0.0))
+        self.canvas_multiple = int(m.get("canvas_multiple", 32))
         self.tile = int(m["tile"])
         self.overlap = int(m["overlap"])
         self.max_batch = int(m["max_batch"])
         #: graph name → runner (inputs in order → outputs in order)
-        self.graphs = {g: mod.load(bundle.graph_file(backend, g), threads) for g in ("motion", "synth")}
+        names = ["motion", *(motion_graph_name(fc, self.canvas_hw) for fc in self.fine_canvases), "synth"]
+        self.graphs = {g: mod.load(bundle.graph_file(backend, g), threads) for g in names}
 
     def default_canvas(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
         return self.canvas_hw
@@ -273,10 +305,14 @@ class BundleBackend:
     def refine_canvas(
         self, frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: Tensor, m1: Tensor
     ) -> tuple[int, int]:
-        return canvas_hw  # static shapes: one canvas
+        dc, reach = self.displacement_channels, self.motion_reach
+        return static_canvas(frame_hw, canvas_hw, self.fine_canvases, m0, m1, dc, reach, self.canvas_multiple)
 
     def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
-        m0, m1 = self.graphs["motion"]([img0, img1])
+        graph = motion_graph_name((img0.shape[-2], img0.shape[-1]), self.canvas_hw)
+        if graph not in self.graphs:
+            raise ValueError(f"{self.name} bundle has no motion graph for a {img0.shape[-2]}x{img0.shape[-1]} canvas")
+        m0, m1 = self.graphs[graph]([img0, img1])
         return m0, m1
 
     def synthesize(self, src0, src1, mot0, mot1, shift0, shift1, t) -> Tensor:

@@ -1,6 +1,9 @@
 """A model + checkpoint → its static-shape graphs (``../shared/DESIGN.md`` §3).
 
 * ``motion``: both frames resized to one fixed canvas → the two motion tensors.
+* ``motion_HxW`` (optional, one per *fine canvas*): the same motion stage on a larger fixed canvas,
+  which the Runner runs as a second pass when the pair's motion fits the pyramid's reach there
+  (:func:`edgevfi.models.base.static_canvas`, the motion-adaptive canvas for static shapes).
 * ``synth``: one fixed-size tile (window incl. halo) of both sources, their motion, the integer
   shifts and ``t`` → the tile at time ``t``.
 
@@ -12,14 +15,13 @@ window ops where it does not (or where they let the whole graph be delegated).
 from __future__ import annotations
 
 import copy
-import dataclasses
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from edgevfi import models
-from edgevfi.models.base import TwoStageModel
+from edgevfi.models.base import TwoStageModel, round_up
 from edgevfi.runtime.tiles import DEFAULT_TILE  # re-exported: the bundles' default window
 
 #: backend → (warp implementation of its synth graph, why). ``torch`` is the eager reference.
@@ -103,9 +105,7 @@ def with_warp(model: TwoStageModel, warp_impl: str, route_mode: str | None = Non
         changes["route_mode"] = route_mode
     if not changes:
         return model
-    variant = models.build(dataclasses.replace(model.config, **changes))
-    variant.load_state_dict(model.state_dict())
-    return variant.eval()
+    return models.with_config(model, **changes)
 
 
 def variant_for(model: TwoStageModel, backend: str, warp: str | None = None) -> TwoStageModel:
@@ -170,6 +170,57 @@ def example_motion_inputs(canvas: tuple[int, int], seed: int = 0) -> tuple[Tenso
     return tex[..., 8 : 8 + H, 8 : 8 + W].contiguous(), tex[..., 5 : 5 + H, 11 : 11 + W].contiguous()
 
 
+def motion_graph_name(canvas: tuple[int, int], base: tuple[int, int]) -> str:
+    """The graph that runs motion on ``canvas``: ``motion`` on the bundle's canvas ``base``, else
+    ``motion_<H>x<W>`` (a fine canvas)."""
+    return "motion" if tuple(canvas) == tuple(base) else f"motion_{canvas[0]}x{canvas[1]}"
+
+
+def is_motion_graph(name: str) -> bool:
+    return name == "motion" or name.startswith("motion_")
+
+
+def fine_canvases_for(model: TwoStageModel, canvas: tuple[int, int] = DEFAULT_CANVAS) -> tuple[tuple[int, int], ...]:
+    """The fine canvases a bundle of ``model`` gets by default: the canvas's aspect at 768, 960 and
+    1280 px (the last two: 540p and ≥ 720p 16:9 video at full resolution), those within the model's
+    ``fine_canvas_side`` and above ``canvas``; none for a model without the motion-adaptive canvas."""
+    c = model.config
+    side = int(getattr(c, "fine_canvas_side", 0))
+    if side <= max(canvas) or model.motion_reach <= 0:
+        return ()
+    H, W = canvas
+    out = []
+    for long_side in (768, 960, 1280):
+        if max(canvas) < long_side <= side:
+            scale = long_side / max(H, W)
+            out.append((round_up(round(H * scale), c.canvas_multiple), round_up(round(W * scale), c.canvas_multiple)))
+    return tuple(out)
+
+
+def resolve_fine_canvases(
+    model: TwoStageModel, canvas: tuple[int, int], fine_canvases: tuple[tuple[int, int], ...] | None
+) -> tuple[tuple[int, int], ...]:
+    """``fine_canvases`` (``None``: :func:`fine_canvases_for`) as a tuple of (H, W), each a multiple
+    of the model's canvas multiple and larger than ``canvas``; ``ValueError`` otherwise."""
+    if fine_canvases is None:
+        return fine_canvases_for(model, canvas)
+    m = model.config.canvas_multiple
+    out: list[tuple[int, int]] = []
+    for fc in fine_canvases:
+        fc = (int(fc[0]), int(fc[1]))
+        if fc[0] % m or fc[1] % m or fc[0] < canvas[0] or fc[1] < canvas[1] or fc == tuple(canvas):
+            raise ValueError(
+                f"fine canvas {fc[0]}x{fc[1]}: its sides must be multiples of {m}, at least those of the "
+                f"canvas {canvas[0]}x{canvas[1]}, and not both equal"
+            )
+        if fc in out:
+            raise ValueError(f"fine canvas {fc[0]}x{fc[1]} given twice")
+        if model.motion_reach <= 0:
+            raise ValueError(f"{model.config.family}: no motion stage, so no fine canvas")
+        out.append(fc)
+    return tuple(out)
+
+
 def _motion_channels(model: TwoStageModel) -> int:
     with torch.no_grad():
         m0, _ = model.motion(torch.zeros(1, 3, 64, 64), torch.zeros(1, 3, 64, 64))
@@ -183,9 +234,10 @@ def build_graphs(
     tile: int = DEFAULT_TILE,
     batch: int = 1,
     warp: str | None = None,
+    fine_canvases: tuple[tuple[int, int], ...] = (),
 ) -> dict[str, GraphSpec]:
     """The static graphs of ``model`` for ``backend``: its warp variant from :data:`WARP_VARIANTS`
-    unless ``warp`` overrides it."""
+    unless ``warp`` overrides it, and one more motion graph per fine canvas."""
     if backend not in WARP_VARIANTS:
         raise ValueError(f"unknown backend {backend!r} (known: {', '.join(WARP_VARIANTS)})")
     c = model.config
@@ -196,13 +248,18 @@ def build_graphs(
     warp = warp or WARP_VARIANTS[backend][0]
     if warp not in ("scatter", "window"):
         raise ValueError(f"unknown warp implementation {warp!r} (scatter or window)")
+    fine_canvases = resolve_fine_canvases(model, canvas, fine_canvases)
     variant = with_warp(model.eval(), warp, ROUTE_VARIANTS[backend][0])
-    motion_inputs = example_motion_inputs(canvas)
+    specs = {}
+    for c in (canvas, *fine_canvases):
+        name = motion_graph_name(c, canvas)
+        inputs = example_motion_inputs(c)
+        module = MotionGraph(_only_children_used(variant, lambda m, inputs=inputs: m.motion(*inputs))).eval()
+        specs[name] = GraphSpec(name, module, inputs, ("img0", "img1"), ("m0", "m1"))
     synth_inputs = example_synth_inputs(variant, tile, batch)
-    motion = MotionGraph(_only_children_used(variant, lambda m: m.motion(*motion_inputs))).eval()
     synth = SynthGraph(_only_children_used(variant, lambda m: m.synthesize(*synth_inputs))).eval()
     return {
-        "motion": GraphSpec("motion", motion, motion_inputs, ("img0", "img1"), ("m0", "m1")),
+        **specs,
         "synth": GraphSpec(
             "synth",
             synth,

@@ -32,8 +32,25 @@ from torch import Tensor
 
 from edgevfi.models.base import TwoStageModel
 from edgevfi.runtime import EagerBackend, Runner
-from export.bundle import Bundle, BundleBackend, BundleError, graph_macs, load_bundle, sha256_file, tool_versions
-from export.graphs import DEFAULT_CANVAS, DEFAULT_TILE, build_graphs, example_motion_inputs, example_synth_inputs
+from export.bundle import (
+    Bundle,
+    BundleBackend,
+    BundleError,
+    graph_macs,
+    load_bundle,
+    motion_canvases,
+    sha256_file,
+    tool_versions,
+)
+from export.graphs import (
+    DEFAULT_CANVAS,
+    DEFAULT_TILE,
+    build_graphs,
+    example_motion_inputs,
+    example_synth_inputs,
+    is_motion_graph,
+    motion_graph_name,
+)
 
 SCHEMA_ID = "edgevfi-bench/1"
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "bench.schema.json"
@@ -175,13 +192,13 @@ class Harness:
     overlap: int
 
     def call(self, graph: str) -> object:
-        """One call of ``graph`` (motion or synth) on its static inputs, through the backend."""
-        run = self.backend.motion if graph == "motion" else self.backend.synthesize
+        """One call of ``graph`` (a motion graph or synth) on its static inputs, through the backend."""
+        run = self.backend.motion if is_motion_graph(graph) else self.backend.synthesize
         return run(*self.graph_inputs[graph])
 
-    def frame_macs(self, windows: int) -> int:
-        """MACs of one output frame: one motion call and ``windows`` synthesis calls."""
-        return self.macs["motion"] + windows * self.macs["synth"]
+    def frame_macs(self, windows: int, motion_graphs: Sequence[str] = ("motion",)) -> int:
+        """MACs of one output frame: the ``motion_graphs`` calls and ``windows`` synthesis calls."""
+        return sum(self.macs[g] for g in motion_graphs) + windows * self.macs["synth"]
 
 
 def bundle_harness(path: str | Path, backend: str, threads: int, model: TwoStageModel | None = None) -> Harness:
@@ -204,6 +221,7 @@ def bundle_harness(path: str | Path, backend: str, threads: int, model: TwoStage
             model if model is not None else source_model(bundle),
             threads,
             canvas=tuple(m["canvas"]),
+            fine_canvases=tuple(c for g, c in motion_canvases(m).items() if g != "motion"),
             tile=int(m["tile"]),
             overlap=int(m["overlap"]),
             bundle_info=info,
@@ -218,7 +236,7 @@ def bundle_harness(path: str | Path, backend: str, threads: int, model: TwoStage
     return Harness(
         runtime,
         static_inputs(bundle, backend),
-        {g: int(entry["graphs"][g]["macs"]) for g in ("motion", "synth")},
+        {g: int(e["macs"]) for g, e in entry["graphs"].items()},
         load_ms,
         info,
         runtime.overlap,
@@ -240,7 +258,8 @@ def static_inputs(bundle: Bundle, backend: str) -> dict[str, list[Tensor]]:
         torch.randint(-4, 5, shapes[5], generator=g).float(),
         torch.full(shapes[6], 0.5),
     ]
-    return {"motion": list(example_motion_inputs(tuple(m["canvas"]))), "synth": synth}
+    motion = {g: list(example_motion_inputs(c)) for g, c in motion_canvases(m).items()}
+    return {**motion, "synth": synth}
 
 
 def eager_harness(
@@ -250,18 +269,20 @@ def eager_harness(
     tile: int = DEFAULT_TILE,
     overlap: int = 32,
     bundle_info: dict[str, Any] | None = None,
+    fine_canvases: tuple[tuple[int, int], ...] = (),
 ) -> Harness:
-    """Eager PyTorch at a bundle's static shapes (canvas, tile, one window per call)."""
+    """Eager PyTorch at a bundle's static shapes (canvases, tile, one window per call)."""
     if threads:
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
     model = model.eval()
-    backend = EagerBackend(model, max_batch=1, canvas_hw=canvas, tile=tile)
+    backend = EagerBackend(model, max_batch=1, canvas_hw=canvas, tile=tile, fine_canvases=fine_canvases)
     load_ms = (time.perf_counter() - t0) * 1e3
-    specs = build_graphs(model, "onnx", canvas=canvas, tile=tile, warp="scatter")
+    specs = build_graphs(model, "onnx", canvas=canvas, tile=tile, warp="scatter", fine_canvases=fine_canvases)
+    motion = {motion_graph_name(c, canvas): list(example_motion_inputs(c)) for c in (canvas, *fine_canvases)}
     return Harness(
         backend,
-        {"motion": list(example_motion_inputs(canvas)), "synth": list(example_synth_inputs(model, tile, 1))},
+        {**motion, "synth": list(example_synth_inputs(model, tile, 1))},
         {g: graph_macs(s) for g, s in specs.items()},
         load_ms,
         bundle_info,
@@ -280,6 +301,14 @@ def frame_pair(size: tuple[int, int]) -> tuple[Tensor, Tensor]:
     base = torch.rand(1, 3, H // 8 + 2, W // 8 + 2, generator=g)
     img0 = torch.nn.functional.interpolate(base, size=(H, W), mode="bilinear", align_corners=False)
     return img0, torch.roll(img0, shifts=(3, 6), dims=(-2, -1))
+
+
+def motion_graphs_run(runner: Runner, img0: Tensor, img1: Tensor) -> tuple[list[str], tuple[int, int]]:
+    """The motion graphs the Runner calls for this pair (a second one when the motion-adaptive pass
+    picks a fine canvas, which depends on the pair), and the canvas it ends on."""
+    canvas = runner.prepare(img0, img1).canvas_hw
+    base = runner.backend.canvas_hw
+    return ["motion"] + ([motion_graph_name(canvas, base)] if canvas != base else []), canvas
 
 
 def run_bench(
@@ -313,11 +342,19 @@ def run_bench(
     def frame() -> Tensor:
         return runner.synthesize(runner.prepare(img0, img1), 0.5)
 
+    motion_graphs, canvas = motion_graphs_run(runner, img0, img1)
     e2e = summarize(time_calls(frame, frame_runs or max(3, runs // 3), min(warmup, 1)))
-    macs = harness.frame_macs(n_windows)
+    macs = harness.frame_macs(n_windows, motion_graphs)
     gps = macs / (e2e["p50_ms"] * 1e6)
     e2e.update(
-        {"motion_calls": 1, "synth_calls": n_windows, "macs": macs, "gmacs_per_s": gps, "roofline_share": gps / peak_g}
+        {
+            "motion_calls": len(motion_graphs),
+            "motion_canvas": list(canvas),
+            "synth_calls": n_windows,
+            "macs": macs,
+            "gmacs_per_s": gps,
+            "roofline_share": gps / peak_g,
+        }
     )
     b = harness.backend
     return {

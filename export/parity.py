@@ -38,8 +38,16 @@ from edgevfi.models.base import TwoStageModel
 from edgevfi.runtime import Runner
 from edgevfi.runtime.backend import EagerBackend
 from export import backends
-from export.bundle import Bundle, BundleBackend, BundleError, load_bundle, sha256_file, tool_versions
-from export.graphs import build_graphs, example_motion_inputs, example_synth_inputs, variant_for
+from export.bundle import (
+    Bundle,
+    BundleBackend,
+    BundleError,
+    load_bundle,
+    motion_canvases,
+    sha256_file,
+    tool_versions,
+)
+from export.graphs import build_graphs, example_motion_inputs, example_synth_inputs, is_motion_graph, variant_for
 
 GRAPH_TOL = 1e-4
 E2E_MIN_PSNR = 50.0
@@ -92,8 +100,8 @@ def generated_triplets(seed: int = 0) -> list[dict[str, Any]]:
 
 def _graph_inputs(model: TwoStageModel, bundle: Bundle, graph: str) -> list[tuple[Tensor, ...]]:
     m = bundle.manifest
-    if graph == "motion":
-        return [example_motion_inputs(tuple(m["canvas"]), seed) for seed in SEEDS]
+    if is_motion_graph(graph):
+        return [example_motion_inputs(motion_canvases(m)[graph], seed) for seed in SEEDS]
     return [example_synth_inputs(model, int(m["tile"]), 1, seed) for seed in SEEDS]
 
 
@@ -101,7 +109,9 @@ def reference_outputs(model: TwoStageModel, bundle: Bundle, backend: str, device
     """Eager outputs of each graph (variant of ``backend``) on the seeded inputs."""
     m = bundle.manifest
     warp = m["backends"][backend]["warp_impl"]
-    specs = build_graphs(model, backend, canvas=tuple(m["canvas"]), tile=int(m["tile"]), warp=warp)
+    specs = build_graphs(
+        model, backend, canvas=tuple(m["canvas"]), tile=int(m["tile"]), warp=warp, fine_canvases=_fine(m)
+    )
     out: dict[str, list] = {}
     for name, spec in specs.items():
         mod = spec.module.to(device)
@@ -115,9 +125,13 @@ def reference_outputs(model: TwoStageModel, bundle: Bundle, backend: str, device
     return out
 
 
-def _motion_scale(bundle: Bundle, channels: int, out: Tensor) -> Tensor:
+def _fine(manifest: dict[str, Any]) -> tuple[tuple[int, int], ...]:
+    return tuple((int(h), int(w)) for h, w in manifest.get("fine_canvases", []))
+
+
+def _motion_scale(bundle: Bundle, graph: str, channels: int, out: Tensor) -> Tensor:
     """Per-channel divisor: canvas width/height for displacement pairs, 1 for the other channels."""
-    H, W = bundle.manifest["canvas"]
+    H, W = motion_canvases(bundle.manifest)[graph]
     scale = torch.ones(out.shape[1])
     scale[:channels:2] = W
     scale[1:channels:2] = H
@@ -135,12 +149,12 @@ def graph_parity(bundle: Bundle, runtime: BundleBackend, model: TwoStageModel, r
             outs = run(list(inputs))
             for o, r in zip(outs, ref, strict=True):
                 diff = (o.float() - r.float()).abs()
-                if graph == "motion":
+                if is_motion_graph(graph):
                     worst_px = max(worst_px, float(diff.max()))
-                    diff = diff / _motion_scale(bundle, channels, diff)
+                    diff = diff / _motion_scale(bundle, graph, channels, diff)
                 worst = max(worst, float(diff.max()))
         row = {"max_abs": worst, "tol": GRAPH_TOL, "pass": worst <= GRAPH_TOL}
-        if graph == "motion":
+        if is_motion_graph(graph):
             row["max_abs_canvas_px"] = worst_px
             row["units"] = "displacement / canvas size"
         result[graph] = row
@@ -151,7 +165,12 @@ def _eager_runner(model: TwoStageModel, bundle: Bundle, backend: str, device: st
     m = bundle.manifest
     warp = m["backends"][backend]["warp_impl"]
     eager = EagerBackend(
-        variant_for(model, backend, warp), device=device, max_batch=1, canvas_hw=tuple(m["canvas"]), tile=int(m["tile"])
+        variant_for(model, backend, warp),
+        device=device,
+        max_batch=1,
+        canvas_hw=tuple(m["canvas"]),
+        tile=int(m["tile"]),
+        fine_canvases=_fine(m),
     )
     return Runner(eager, overlap=int(m["overlap"]))
 
@@ -232,6 +251,7 @@ def make_reference(
         "device_name": torch.cuda.get_device_name(0) if device.startswith("cuda") else platform.processor() or "cpu",
         "model_sha256": bundle.manifest["source"]["sha256"],
         "canvas": bundle.manifest["canvas"],
+        "fine_canvases": bundle.manifest.get("fine_canvases", []),
         "tile": bundle.manifest["tile"],
         "seeds": list(SEEDS),
         "data": str(data) if data else None,
@@ -264,7 +284,10 @@ def read_reference(path: str | Path, bundle: Bundle) -> tuple[dict, dict[str, np
             raise BundleError(f"{path}: array {k} does not match its recorded sha256")
     if meta["model_sha256"] != bundle.manifest["source"]["sha256"]:
         raise BundleError(f"{path}: reference was made from another checkpoint than this bundle's")
-    if meta["canvas"] != bundle.manifest["canvas"] or meta["tile"] != bundle.manifest["tile"]:
+    shapes = ("canvas", "tile")
+    if any(meta[k] != bundle.manifest[k] for k in shapes) or meta.get("fine_canvases", []) != bundle.manifest.get(
+        "fine_canvases", []
+    ):
         raise BundleError(f"{path}: reference was made for other static shapes than this bundle's")
     return meta, arrays
 
@@ -328,7 +351,7 @@ def check(
             continue
         warp = entry["warp_impl"]
         if ref_arrays is not None:
-            graph_ref = _graph_reference_from_file(ref_arrays, warp)
+            graph_ref = _graph_reference_from_file(ref_arrays, warp, list(entry["graphs"]))
             prefix = f"frame/{warp}/"
             frames = {k[len(prefix) :]: torch.from_numpy(v) for k, v in ref_arrays.items() if k.startswith(prefix)}
             missing = [it["path"] for it in items if it["path"] not in frames]
@@ -364,9 +387,9 @@ def check(
     return report
 
 
-def _graph_reference_from_file(arrays: dict[str, np.ndarray], warp: str) -> dict[str, list]:
+def _graph_reference_from_file(arrays: dict[str, np.ndarray], warp: str, graphs: list[str]) -> dict[str, list]:
     out: dict[str, list] = {}
-    for graph in ("motion", "synth"):
+    for graph in graphs:
         rows = []
         i = 0
         while f"graph/{warp}/{graph}/{i}/0" in arrays:
@@ -400,9 +423,10 @@ def markdown(report: dict) -> str:
             lines.append(f"| {name} | {r['warp_impl']} | – | – | – | – | – | spec-validated, not executed (Linux) |")
             continue
         s = r["summary"]
+        motion = [g for n, g in r["graphs"].items() if is_motion_graph(n)]
         lines.append(
-            f"| {name} | {r['warp_impl']} | {r['graphs']['motion']['max_abs']:.1e} "
-            f"({r['graphs']['motion']['max_abs_canvas_px']:.1e} px) | {r['graphs']['synth']['max_abs']:.1e} "
+            f"| {name} | {r['warp_impl']} | {max(g['max_abs'] for g in motion):.1e} "
+            f"({max(g['max_abs_canvas_px'] for g in motion):.1e} px) | {r['graphs']['synth']['max_abs']:.1e} "
             f"| {s['min_psnr_vs_reference']:.1f} | {s['max_abs_delta_gt']:.4f} "
             f"| {s['mean_psnr_gt']:.3f} / {s['mean_psnr_gt_reference']:.3f} | {'yes' if r['pass'] else '**no**'} |"
         )

@@ -18,8 +18,10 @@ import torch
 from torch import Tensor
 
 from edgevfi.models.base import TwoStageModel
+from edgevfi.ops.tiles import resize_to
 from edgevfi.runtime.backend import EagerBackend
 from edgevfi.runtime.runner import Runner
+from export.graphs import motion_graph_name
 
 #: Frame size of calibration pairs cut from training clips: a 16:9 frame larger than the canvas,
 #: so both the motion resize and multi-window tiling occur, as on real footage.
@@ -195,9 +197,11 @@ def record_graph_inputs(
     overlap: int = 32,
     max_synth: int = 64,
     seed: int = 0,
+    fine_canvases: tuple[tuple[int, int], ...] = (),
 ) -> dict[str, list[tuple[Tensor, ...]]]:
     """Every motion input and up to ``max_synth`` window inputs (a seeded sample) of the pairs,
-    each pair synthesized at its own t and at one of :data:`EXTRA_T`."""
+    each pair synthesized at its own t and at one of :data:`EXTRA_T`; with ``fine_canvases``, each
+    pair resized to each of them for that canvas's motion graph (``motion_<H>x<W>``)."""
     backend = RecordingBackend(model, canvas, tile)
     runner = Runner(backend, overlap=overlap)
     for k, (img0, img1, t) in enumerate(calib.pairs):
@@ -212,4 +216,8 @@ def record_graph_inputs(
         ends = [w for e in EXTRA_T[:2] for w in [s for s in synth if abs(float(s[-1][0]) - e) < 1e-6][:1]]
         rest = [s for s in synth if all(s is not e for e in ends)]
         synth = ends + random.Random(seed).sample(rest, max_synth - len(ends))
-    return {"motion": backend.calls["motion"], "synth": synth}
+    fine = {
+        motion_graph_name(fc, canvas): [(resize_to(a, fc), resize_to(b, fc)) for a, b, _ in calib.pairs]
+        for fc in fine_canvases
+    }
+    return {"motion": backend.calls["motion"], **fine, "synth": synth}

@@ -19,7 +19,7 @@ from torch import Tensor
 from edgevfi.models.base import TwoStageModel
 from export import backends
 from export.bundle import write_bundle
-from export.graphs import DEFAULT_CANVAS, DEFAULT_TILE, GraphSpec
+from export.graphs import DEFAULT_CANVAS, DEFAULT_TILE, GraphSpec, resolve_fine_canvases
 from quantize.budget import BudgetResult, fit_budget
 from quantize.calibration import CalibrationPairs, record_graph_inputs
 from quantize.ptq import ROUTES, pt2e_quantizer, quantize_onnx_file, quantize_pt2e_graph, quantized_spec
@@ -166,6 +166,7 @@ def write_int8_bundle(
     model_name: str,
     source: Path | None = None,
     canvas: tuple[int, int] = DEFAULT_CANVAS,
+    fine_canvases: tuple[tuple[int, int], ...] | None = None,
     tile: int = DEFAULT_TILE,
     overlap: int = 32,
     warp: str | None = None,
@@ -183,9 +184,12 @@ def write_int8_bundle(
     on ``budget_triplets`` (held-out triplets with ground truth) until its simulated drop fits.
     """
     check_int8_backends(backend_names)
-    samples = record_graph_inputs(model.eval(), calib, canvas, tile, overlap, max_synth=max_synth)
+    fine_canvases = resolve_fine_canvases(model, canvas, fine_canvases)
+    samples = record_graph_inputs(
+        model.eval(), calib, canvas, tile, overlap, max_synth=max_synth, fine_canvases=fine_canvases
+    )
     counts = {g: len(v) for g, v in samples.items()}
-    log(f"calibration: {calib.source} → {counts['motion']} motion / {counts['synth']} synth inputs")
+    log(f"calibration: {calib.source} → " + " / ".join(f"{n} {g} inputs" for g, n in counts.items()))
     if qat_steps and any(name not in ("et", "litert") for name in backend_names):
         raise ValueError("QAT (--qat-steps) is built for the PT2E routes: et, litert")
     keep = {name: list(keep_float) for name in backend_names}
@@ -206,6 +210,7 @@ def write_int8_bundle(
         model_name=model_name,
         source=source,
         canvas=canvas,
+        fine_canvases=fine_canvases,
         tile=tile,
         overlap=overlap,
         precision="int8",

@@ -26,7 +26,7 @@ import torch.fx as fx
 import torch.nn.functional as F
 from torch import Tensor
 
-from export.graphs import GraphSpec
+from export.graphs import GraphSpec, is_motion_graph
 from quantize.ptq import quantize_pt2e_graph
 
 #: Adam step size of QAT's weight fine-tuning (small: the weights start at NNCF's bias-corrected PTQ)
@@ -113,7 +113,7 @@ def qat_pt2e_graph(
     with torch.no_grad():
         targets = [_outputs(spec.module(*s)) for s in samples]
     # Displacements are in canvas pixels: compare them on the [0, 1] scale of the images.
-    scale = float(max(spec.example_inputs[0].shape[-2:])) if spec.name == "motion" else 1.0
+    scale = float(max(spec.example_inputs[0].shape[-2:])) if is_motion_graph(spec.name) else 1.0
 
     def loss_of(i: int) -> Tensor:
         outs = _outputs(trainable(*samples[i]))

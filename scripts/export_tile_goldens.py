@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from edgevfi.models.base import static_canvas  # noqa: E402
 from edgevfi.ops.tiles import crop_replicate, region_mean_displacement, resize_to, sample_motion  # noqa: E402
 from edgevfi.runtime.runner import Runner  # noqa: E402
 from edgevfi.runtime.tiles import TilePlan  # noqa: E402
@@ -202,9 +203,17 @@ class FakeBackend:
     tile = 32
     max_batch = 1
     canvas_hw = (16, 24)
+    reach = 40.0
 
-    def __init__(self, m0: torch.Tensor, m1: torch.Tensor) -> None:
+    def __init__(
+        self,
+        m0: torch.Tensor,
+        m1: torch.Tensor,
+        fine: dict[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] | None = None,
+    ) -> None:
         self.m0, self.m1 = m0, m1
+        #: fine canvas → its motion graph's (fixed) outputs: the motion-adaptive second pass
+        self.fine = fine or {}
         self.calls: list[list[int]] = []
 
     def default_canvas(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
@@ -213,10 +222,12 @@ class FakeBackend:
     def refine_canvas(
         self, frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: torch.Tensor, m1: torch.Tensor
     ) -> tuple[int, int]:
-        return canvas_hw  # static shapes: one canvas
+        return static_canvas(frame_hw, canvas_hw, tuple(self.fine), m0, m1, 2, self.reach, self.align)
 
     def motion(self, img0: torch.Tensor, img1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        assert tuple(img0.shape[-2:]) == self.canvas_hw
+        hw = tuple(img0.shape[-2:])
+        if hw != self.canvas_hw:
+            return self.fine[hw]
         return self.m0, self.m1
 
     def synthesize(self, src0, src1, mot0, mot1, shift0, shift1, t) -> torch.Tensor:
@@ -250,6 +261,28 @@ def runner() -> dict:
         frame = run.synthesize(pair, t)
         outputs.append({"t": t, "shifts": backend.calls, "out": f32(frame) if t == 0.3 else None})
     canvas0 = resize_to(img0, backend.canvas_hw)
+    # The motion-adaptive second pass: two fine canvases, the larger one above the frame.
+    fine_hw = (24, 40)
+    fm0 = _motion(3, 12, 20, seed=5, offset=(6.0, -3.5))
+    fm1 = _motion(3, 12, 20, seed=6, offset=(-6.0, 3.5))
+    fine_backend = FakeBackend(m0, m1, {fine_hw: (fm0, fm1), (40, 64): (fm0, fm1)})
+    fine_run = Runner(fine_backend, overlap=8)
+    fine_pair = fine_run.prepare(img0, img1)
+    assert fine_pair.canvas_hw == fine_hw
+    fine_frame = fine_run.synthesize(fine_pair, 0.3)
+    fine = {
+        "canvases": [[24, 40], [40, 64]],
+        "reach": fine_backend.reach,
+        "multiple": fine_backend.align,
+        "motion_shape": [3, 12, 20],
+        "m0": f32(fm0),
+        "m1": f32(fm1),
+        "canvas_hw": list(fine_hw),
+        "canvas_input": f32(resize_to(img0, fine_hw)),
+        "t": 0.3,
+        "shifts": fine_backend.calls,
+        "out": f32(fine_frame),
+    }
     return {
         "frame_hw": [H, W],
         "img0_formula": [7, 13, 29, 0, 101],
@@ -265,6 +298,39 @@ def runner() -> dict:
         "m1": f32(m1),
         "canvas0": f32(canvas0),
         "outputs": outputs,
+        "fine": fine,
+    }
+
+
+def canvas_choice() -> dict:
+    """``static_canvas`` (the bundle's motion-adaptive rule) on motion of several sizes and frames.
+
+    Each motion tensor is a small 12x16 one upsampled ×12/×16 (nearest: exact integer indices), so
+    the golden stores only the small ones.
+    """
+    canvas, grid, small = (288, 512), (144, 256), (12, 16)
+    candidates = [(448, 768), (544, 960), (736, 1280)]
+    frames = [(720, 1280), (1080, 1920), (540, 960), (480, 854), (1280, 720), (736, 1280), (2160, 3840)]
+    motions, cases = [], []
+    for k, (scale, offset) in enumerate([(0.2, (0.5, 0.2)), (1.0, (4.0, -2.0)), (3.0, (10.0, 5.0)), (1.0, (0.0, 9.0))]):
+        m0 = _motion(2, *small, seed=20 + k, offset=offset) * scale
+        m1 = _motion(2, *small, seed=40 + k, offset=(-offset[0], -offset[1])) * scale
+        motions.append({"m0": f32(m0), "m1": f32(m1)})
+        m0 = torch.nn.functional.interpolate(m0, size=grid, mode="nearest")
+        m1 = torch.nn.functional.interpolate(m1, size=grid, mode="nearest")
+        for frame in frames:
+            pick = static_canvas(frame, canvas, tuple(candidates), m0, m1, 2, 32.0, 32)
+            out = candidates.index(pick) if pick != canvas else -1
+            cases.append({"motion": k, "frame_hw": list(frame), "out": out})
+    return {
+        "canvas_hw": list(canvas),
+        "motion_hw": list(grid),
+        "small_hw": list(small),
+        "candidates": [list(c) for c in candidates],
+        "reach": 32.0,
+        "multiple": 32,
+        "motions": motions,
+        "cases": cases,
     }
 
 
@@ -302,6 +368,7 @@ GOLDENS: dict[str, Callable[[], dict]] = {
     "tile_plans.json": tile_plans,
     "region_ops.json": region_ops,
     "runner.json": runner,
+    "canvas_choice.json": canvas_choice,
     "stats.json": stats,
     "sizes.json": sizes,
 }

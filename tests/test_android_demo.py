@@ -79,6 +79,7 @@ def tiny_bundle(tmp_path_factory) -> Path:
         ["et", "litert"],
         model_name="tiny-apr",
         canvas=(64, 96),
+        fine_canvases=((96, 160),),
         tile=128,
         lower=lower,
         log=lambda *_: None,
@@ -170,23 +171,26 @@ def test_kotlin_core_reproduces_the_python_goldens(golden_run):
     proc, _ = golden_run
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert re.search(r"^\d+ checks, 0 failures$", proc.stdout, re.M), proc.stdout
-    for section in ("tile plans", "region ops", "runner", "stats", "sizes", "bench json", "manifest"):
+    for section in ("tile plans", "region ops", "runner", "canvas choice", "stats", "sizes", "bench json", "manifest"):
         assert f"{section}: ok" in proc.stdout
 
 
 def test_kotlin_bench_json_is_schema_valid(golden_run):
     proc, out = golden_run
     assert proc.returncode == 0, proc.stdout[-4000:]
-    for name in ("bench_sample.json", "bench_manifest.json"):
+    graphs = {"bench_sample.json": {"motion", "synth"}, "bench_manifest.json": {"motion", "motion_96x160", "synth"}}
+    for name, want in graphs.items():
         result = json.loads((out / name).read_text(encoding="utf-8"))  # strict JSON: no NaN, no trailing commas
         jsonschema.validate(result, SCHEMA)
-        assert result["harness"] == "android" and set(result["graphs"]) == {"motion", "synth"}
+        assert result["harness"] == "android" and set(result["graphs"]) == want
         assert "samples_ms" in result["end_to_end"] and result["peak_rss_mb"] > 0
     # The phone counts the windows of the same plan as Python.
     result = json.loads((out / "bench_manifest.json").read_text(encoding="utf-8"))
     W, H = result["size"]
     plan = TilePlan((H, W), tile=128, halo=32, overlap=32, align=32)
     assert result["end_to_end"]["synth_calls"] == result["tile_plan"]["windows"] == len(plan.windows())
+    # Zero motion (the stand-in graphs) on a 200x120 frame: the runner takes the fine canvas (96x160 fits).
+    assert result["end_to_end"]["motion_calls"] == 2 and result["end_to_end"]["motion_canvas"] == [96, 160]
 
 
 def test_kotlin_reads_a_real_manifest_as_python_wrote_it(golden_run, tiny_bundle):
@@ -199,10 +203,11 @@ def test_kotlin_reads_a_real_manifest_as_python_wrote_it(golden_run, tiny_bundle
         "model": m["model"]["name"],
         "precision": m["precision"],
         **{k: m[k] for k in ("canvas", "tile", "halo", "overlap", "align", "max_batch", "displacement_channels")},
+        **{k: m[k] for k in ("fine_canvases", "motion_reach", "canvas_multiple")},
         "backends": {
             b: {
                 "warp_impl": e["warp_impl"],
-                "graphs": {g: {k: e["graphs"][g][k] for k in keys} for g in ("motion", "synth")},
+                "graphs": {g: {k: e["graphs"][g][k] for k in keys} for g in ("motion", "motion_96x160", "synth")},
             }
             for b, e in m["backends"].items()
         },
@@ -223,14 +228,14 @@ def _kotlin_key_lists() -> dict[str, list[str]]:
         name: re.findall(r'"([^"]*)"', items)
         for name, items in re.findall(r"val (\w+) = listOf\(([^)]*)\)", body, re.S)
     }
-    assert {"TOP_LEVEL", "MODEL", "BACKEND", "GRAPHS", "GRAPH", "TENSOR", "SYNTH_INPUTS"} <= set(lists)
+    assert {"TOP_LEVEL", "FINE", "MODEL", "BACKEND", "GRAPHS", "GRAPH", "TENSOR", "SYNTH_INPUTS"} <= set(lists)
     return lists
 
 
 def test_manifest_keys_the_app_reads_exist_in_a_real_bundle(tiny_bundle):
     keys = _kotlin_key_lists()
     m = json.loads((tiny_bundle / "manifest.json").read_text())
-    missing = [k for k in keys["TOP_LEVEL"] if k not in m]
+    missing = [k for k in keys["TOP_LEVEL"] + keys["FINE"] if k not in m]
     missing += [f"model.{k}" for k in keys["MODEL"] if k not in m["model"]]
     for b, entry in m["backends"].items():
         missing += [f"backends.{b}.{k}" for k in keys["BACKEND"] if k not in entry]

@@ -103,7 +103,7 @@ def test_grayscale_and_16bit_are_converted(files):
         ("pickle", "pickle"),
         ("nofolder", "does not exist"),
         ("fine_canvas", "--fine-canvas must be >= 0"),
-        ("fine_canvas_bundle", "one static motion canvas"),
+        ("fine_canvas_bundle", "static motion canvases"),
     ],
 )
 def test_bad_input(files, case, needle):
@@ -129,7 +129,7 @@ def test_bad_input(files, case, needle):
     elif case == "fine_canvas":
         extra = ["--fine-canvas", "-1"]
     elif case == "fine_canvas_bundle":
-        extra = ["--bundle", str(files), "--fine-canvas", "0"]
+        extra = ["--bundle", str(files), "--fine-canvas", "768"]
     proc = run_cli("interpolate", a, b, "-o", str(out), *extra)
     if case == "nofolder":
         assert proc.returncode != 0 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr

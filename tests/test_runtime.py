@@ -163,6 +163,35 @@ def test_adaptive_canvas_grows_for_small_motion_and_keeps_large_motion():
     assert adaptive_canvas((180, 320), (192, 320), small, small, 2, 32.0, 1280, 32) == (192, 320)
 
 
+def test_static_canvas_picks_the_largest_fine_canvas_the_frame_and_motion_allow():
+    """The bundle's rule: a fixed set of fine canvases, the largest that fits the frame and the reach."""
+    from edgevfi.models.base import static_canvas
+
+    frame, canvas, grid = (720, 1280), (288, 512), (144, 256)
+    fines = ((544, 960), (720, 1280))
+
+    def pick(dx, dy=0.0, frame=frame, candidates=fines, channels=2, logits=0):
+        m = _uniform_motion(grid, dx, dy, logits)
+        return static_canvas(frame, canvas, candidates, m, m, channels, reach=32.0, multiple=32)
+
+    # 1 canvas px = 2.5 frame px at 720p: small motion gets the largest candidate.
+    assert pick(1.0) == (720, 1280)
+    # 14 canvas px = 35 frame px: 35 px on the 1280 canvas is beyond the reach, 26 on the 960 one is not.
+    assert pick(14.0) == (544, 960)
+    # 15 canvas px = 37.5 frame px vertically (1 canvas px = 2.5 frame px on both axes here): per axis.
+    assert pick(0.0, 14.0) == (544, 960)
+    # 40 canvas px = 100 frame px: no candidate fits the reach, so no second pass.
+    assert pick(40.0) == canvas
+    # Never above the frame (beyond the rounding to 32): a 960x540 frame gets 544x960, never 1280.
+    assert pick(0.5, frame=(540, 960)) == (544, 960)
+    assert pick(0.5, frame=(480, 854)) == canvas
+    # Portrait frames fit no landscape candidate; no candidates, no second pass.
+    assert pick(0.5, frame=(1280, 720)) == canvas
+    assert pick(0.5, candidates=()) == canvas
+    # Unitless channels after the displacements (SVMV's logits) are not motion.
+    assert pick(1.0, logits=1) == (720, 1280)
+
+
 def test_runner_reruns_motion_on_the_fine_canvas_only_where_asked():
     """Eager: a second motion pass on the larger canvas, and the frame equals the model run on that canvas."""
     a, b = moving_pair(150, 230, dx=3, dy=-2)
@@ -190,5 +219,9 @@ def test_runner_reruns_motion_on_the_fine_canvas_only_where_asked():
     # At a bundle's static shapes the canvas is fixed, as in the bundle itself.
     seen, _ = motion_canvases(model, canvas_hw=(96, 128), tile=128)
     assert seen == [(96, 128)]
+    # ... and with the bundle's fine canvases, the second pass runs on one of those (static_canvas).
+    assert fine == (128, 160)  # its long side; the short side rounds up to 128, so use 96x160 here
+    seen, _ = motion_canvases(model, canvas_hw=(96, 128), tile=128, fine_canvases=((96, 160), (160, 288)))
+    assert seen == [(96, 128), (96, 160)]  # 160x288 is above the 150x230 frame
     # No motion stage, nothing to adapt.
     assert tiny_model("blend", fine_canvas_side=256).refine_canvas((150, 230), (96, 128), m0, m1) == (96, 128)

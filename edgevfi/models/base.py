@@ -68,6 +68,25 @@ def default_canvas(frame_hw: tuple[int, int], max_side: int, multiple: int) -> t
     )
 
 
+def frame_displacements(
+    frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: Tensor, m1: Tensor, displacement_channels: int
+) -> Tensor:
+    """Every displacement of both motion tensors (all hypotheses) in frame pixels, as (2, N): x, y.
+
+    Evenly subsampled to at most 2^24 per axis (``torch.quantile``'s limit; a canvas far above the default).
+    """
+    H, W = frame_hw
+    ch, cw = canvas_hw
+    d = torch.cat([m0[:, :displacement_channels], m1[:, :displacement_channels]], 0).float()
+    d = d.reshape(d.shape[0], -1, 2, *d.shape[-2:]).transpose(0, 2).reshape(2, -1)
+    d = d * torch.tensor([[W / cw], [H / ch]], dtype=d.dtype, device=d.device)
+    return d[:, :: -(-d.shape[1] // 2**24)]
+
+
+def _quantile(x: Tensor, q: float) -> float:
+    return float(torch.quantile(x, q)) if x.numel() else 0.0
+
+
 def adaptive_canvas(
     frame_hw: tuple[int, int],
     canvas_hw: tuple[int, int],
@@ -89,20 +108,50 @@ def adaptive_canvas(
     canvas qualifies, so callers rerun motion only when the result differs.
     """
     H, W = frame_hw
-    ch, cw = canvas_hw
-    d = torch.cat([m0[:, :displacement_channels], m1[:, :displacement_channels]], 0).float()
-    d = d.reshape(d.shape[0], -1, 2, *d.shape[-2:])
-    to_frame = torch.tensor([W / cw, H / ch], dtype=d.dtype, device=d.device).view(1, 1, 2, 1, 1)
-    magnitude = (d * to_frame).norm(dim=2).flatten()
-    # torch.quantile takes at most 2^24 values (a first canvas far above the default): subsample evenly.
-    magnitude = magnitude[:: -(-magnitude.numel() // 2**24)]
-    motion = float(torch.quantile(magnitude, quantile)) if magnitude.numel() else 0.0
+    motion = _quantile(frame_displacements(frame_hw, canvas_hw, m0, m1, displacement_channels).norm(dim=0), quantile)
     scale = min(1.0, max_side / max(H, W), reach / motion if motion > 0 else math.inf)
     # Rounded down, so the motion never exceeds the reach by rounding.
     long_side = int(scale * max(H, W)) // multiple * multiple
     if long_side <= max(canvas_hw):
         return canvas_hw
     return default_canvas(frame_hw, long_side, multiple)
+
+
+def static_canvas(
+    frame_hw: tuple[int, int],
+    canvas_hw: tuple[int, int],
+    candidates: tuple[tuple[int, int], ...],
+    m0: Tensor,
+    m1: Tensor,
+    displacement_channels: int,
+    reach: float,
+    multiple: int,
+    quantile: float = 0.99,
+) -> tuple[int, int]:
+    """:func:`adaptive_canvas` for static graphs: the largest of a fixed set of ``candidates``.
+
+    A bundle exports its motion graph at a few fixed canvases, so instead of any size the rule picks
+    the largest candidate (by area) that is no larger than the frame on either axis (beyond the
+    rounding to ``multiple`` the eager canvas also does) and on which the ``quantile`` of the pair's
+    displacement magnitudes, measured on ``canvas_hw`` and scaled per axis onto the candidate, stays
+    within ``reach`` canvas pixels. ``canvas_hw`` itself when none qualifies (or ``reach`` ≤ 0: no
+    motion stage).
+    """
+    H, W = frame_hw
+    if reach <= 0:
+        return canvas_hw
+    limit = (round_up(H, multiple), round_up(W, multiple))
+    fits = [
+        c for c in candidates if c[0] <= limit[0] and c[1] <= limit[1] and c[0] * c[1] > canvas_hw[0] * canvas_hw[1]
+    ]
+    if not fits:
+        return canvas_hw
+    d = frame_displacements(frame_hw, canvas_hw, m0, m1, displacement_channels)
+    for c in sorted(fits, key=lambda c: c[0] * c[1], reverse=True):
+        on_c = d * torch.tensor([[c[1] / W], [c[0] / H]], dtype=d.dtype, device=d.device)
+        if _quantile(on_c.norm(dim=0), quantile) <= reach:
+            return c
+    return canvas_hw
 
 
 class TwoStageModel(nn.Module):

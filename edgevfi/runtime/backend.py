@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from edgevfi.models.base import TwoStageModel
+from edgevfi.models.base import TwoStageModel, static_canvas
 
 
 @runtime_checkable
@@ -59,7 +59,8 @@ class EagerBackend:
 
     By default it takes any size (canvas per frame, shrunken windows for small frames). Given
     ``canvas_hw`` and ``tile`` it runs the exact static shapes of an exported bundle, which makes it
-    the parity reference for that bundle.
+    the parity reference for that bundle; ``fine_canvases`` are then that bundle's fine canvases
+    (the same static motion-adaptive rule as :class:`export.bundle.BundleBackend`).
     """
 
     def __init__(
@@ -69,7 +70,10 @@ class EagerBackend:
         max_batch: int = 2,
         canvas_hw: tuple[int, int] | None = None,
         tile: int | None = None,
+        fine_canvases: tuple[tuple[int, int], ...] = (),
     ) -> None:
+        if fine_canvases and canvas_hw is None:
+            raise ValueError("fine canvases belong to static shapes: give canvas_hw too")
         self.model = model.eval().to(device)
         self.device = torch.device(device)
         self.name = "torch"
@@ -77,6 +81,9 @@ class EagerBackend:
         self.align = model.config.align
         self.halo = model.config.halo
         self.canvas_hw = canvas_hw
+        self.fine_canvases = tuple(fine_canvases)
+        #: displacement (canvas px) the motion stage can find: the static rule's reach
+        self.motion_reach = model.motion_reach
         self.tile = tile
         self.max_batch = max_batch
 
@@ -86,10 +93,12 @@ class EagerBackend:
     def refine_canvas(
         self, frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: Tensor, m1: Tensor
     ) -> tuple[int, int]:
-        # At a bundle's static shapes (the parity reference) the canvas is fixed, as in the bundle.
-        if self.canvas_hw is not None:
-            return canvas_hw
-        return self.model.refine_canvas(frame_hw, canvas_hw, m0, m1)
+        # At a bundle's static shapes (the parity reference) the canvases are the bundle's.
+        if self.canvas_hw is None:
+            return self.model.refine_canvas(frame_hw, canvas_hw, m0, m1)
+        c = self.model.config
+        dc, reach = self.displacement_channels, self.motion_reach
+        return static_canvas(frame_hw, canvas_hw, self.fine_canvases, m0, m1, dc, reach, c.canvas_multiple)
 
     @torch.inference_mode()
     def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:

@@ -12,6 +12,7 @@ import dev.edgevfi.demo.core.BundleManifest
 import dev.edgevfi.demo.core.FramePair
 import dev.edgevfi.demo.core.GraphRunner
 import dev.edgevfi.demo.core.JsonWriter
+import dev.edgevfi.demo.core.CanvasChoice
 import dev.edgevfi.demo.core.RunnerShapes
 import dev.edgevfi.demo.core.Sizes
 import dev.edgevfi.demo.core.TiledRunner
@@ -108,18 +109,26 @@ class BenchActivity : Activity() {
         val t0 = System.nanoTime()
         val motion = Runtimes.load(backend, File(dir, manifest.graph(backend, "motion").file), manifest.graph(backend, "motion"), req.threads)
         val synth = Runtimes.load(backend, File(dir, manifest.graph(backend, "synth").file), manifest.graph(backend, "synth"), req.threads)
+        // The motion-adaptive second pass: one motion graph per fine canvas (none in older bundles).
+        val fineMotion = manifest.fineCanvases.associate { c ->
+            val spec = manifest.graph(backend, CanvasChoice.graphName(c[0], c[1]))
+            spec.name to Runtimes.load(backend, File(dir, spec.file), spec, req.threads)
+        }
         val loadMs = (System.nanoTime() - t0) / 1e6
         try {
             val f0 = intent.getStringExtra("frame0")
             val f1 = intent.getStringExtra("frame1")
             val frames = if (f0 != null && f1 != null) Frames.loadPair(f0, f1, req.height, req.width) else null
             show("timing graphs and ${req.width}x${req.height} frames (${req.runs} runs, ${req.warmup} warm-up)")
-            val result = Bench.run(manifest, motion, synth, loadMs, req, AndroidHost, frames, sha)
-            intent.getStringExtra("save_frame")?.let { name -> saveMiddleFrame(manifest, backend, motion, synth, req, frames, name) }
+            val result = Bench.run(manifest, motion, synth, loadMs, req, AndroidHost, frames, sha, fineMotion = fineMotion)
+            intent.getStringExtra("save_frame")?.let { name ->
+                saveMiddleFrame(manifest, backend, motion, synth, fineMotion, req, frames, name)
+            }
             return result
         } finally {
             motion.close()
             synth.close()
+            for (g in fineMotion.values) g.close()
         }
     }
 
@@ -129,12 +138,13 @@ class BenchActivity : Activity() {
         backend: String,
         motion: GraphRunner,
         synth: GraphRunner,
+        fineMotion: Map<String, GraphRunner>,
         req: BenchRequest,
         frames: FramePair?,
         name: String
     ) {
         val pair = frames ?: Bench.syntheticPair(req.height, req.width)
-        val runner = TiledRunner(motion, synth, RunnerShapes.of(manifest, backend))
+        val runner = TiledRunner(motion, synth, RunnerShapes.of(manifest, backend), fineMotion)
         val mid = runner.synthesize(runner.prepare(pair.img0, pair.img1, pair.height, pair.width), 0.5)
         for (d in listOfNotNull(filesDir, getExternalFilesDir(null))) Frames.save(mid, pair.height, pair.width, File(d, name))
     }

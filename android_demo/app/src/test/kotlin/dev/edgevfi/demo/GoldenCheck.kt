@@ -24,6 +24,8 @@ import dev.edgevfi.demo.core.JsonWriter
 import dev.edgevfi.demo.core.ProcStatus
 import dev.edgevfi.demo.core.Region
 import dev.edgevfi.demo.core.RegionOps
+import dev.edgevfi.demo.core.CanvasChoice
+import dev.edgevfi.demo.core.MotionCanvas
 import dev.edgevfi.demo.core.RunnerShapes
 import dev.edgevfi.demo.core.Sizes
 import dev.edgevfi.demo.core.Stats
@@ -271,11 +273,68 @@ fun checkRunner(c: Checker, dir: File) {
         for (w in 0 until Math.min(shifts.size, want.size)) c.ints("runner t=$t window $w shifts", shifts[w], j.ints("outputs", k, "shifts", w))
         if (j.at("outputs", k, "out") != null) c.floats("runner t=$t frame", frame, j.doubles("outputs", k, "out"))
     }
+    // The motion-adaptive second pass: two fine canvases (one above the frame), the rule picks the
+    // other, runs its graph on the frame resized to it, and the frame is Python's.
+    val f = j.ints("fine", "motion_shape")
+    val fine = j.list("fine", "canvases").indices.map { k ->
+        val hw2 = j.ints("fine", "canvases", k)
+        MotionCanvas(hw2[0], hw2[1], f[1], f[2])
+    }
+    val fineShapes = RunnerShapes(
+        canvas[0], canvas[1], j.int("tile"), j.int("halo"), j.int("overlap"), j.int("align"), j.int("displacement_channels"),
+        ms[0], ms[1], ms[2], fine, j.double("fine", "reach"), j.int("fine", "multiple")
+    )
+    val want = j.ints("fine", "canvas_hw")
+    val fineGraphs = fine.associate { fc ->
+        val input = if (fc.h == want[0] && fc.w == want[1]) j.doubles("fine", "canvas_input") else null
+        fc.graphName to FakeMotion(j.floats("fine", "m0"), j.floats("fine", "m1"), input, c)
+    }
+    val fineRunner = TiledRunner(FakeMotion(j.floats("m0"), j.floats("m1"), null, null), FakeSynth(shapes.tile, ms[0]), fineShapes, fineGraphs)
+    val finePair = fineRunner.prepare(img0, img1, hw[0], hw[1])
+    c.ints("runner fine canvas", intArrayOf(finePair.canvas.h, finePair.canvas.w), want)
+    val fineShifts = ArrayList<IntArray>()
+    val fineFrame = fineRunner.synthesize(finePair, j.double("fine", "t"), fineShifts)
+    val wantShifts = j.list("fine", "shifts")
+    c.check(fineShifts.size == wantShifts.size) { "runner fine: ${fineShifts.size} windows, want ${wantShifts.size}" }
+    for (w in 0 until Math.min(fineShifts.size, wantShifts.size)) c.ints("runner fine window $w shifts", fineShifts[w], j.ints("fine", "shifts", w))
+    c.floats("runner fine frame", fineFrame, j.doubles("fine", "out"))
     // With no motion and a synth that returns its crop, the blend must give back the frame: the
     // weights are a partition of unity over every pixel.
     val still = TiledRunner(ZeroMotion(ms[0] * ms[1] * ms[2]), EchoSynth(), shapes)
     val back = still.synthesize(still.prepare(img0, img1, hw[0], hw[1]), 0.5)
     c.floats("blend of unshifted crops is the frame", back, DoubleArray(img0.size) { img0[it].toDouble() })
+}
+
+fun checkCanvasChoice(c: Checker, dir: File) {
+    val j = load(dir, "canvas_choice.json")
+    val canvas = j.ints("canvas_hw")
+    val grid = j.ints("motion_hw")
+    val small = j.ints("small_hw")
+    val candidates = j.list("candidates").indices.map { k ->
+        val hw = j.ints("candidates", k)
+        MotionCanvas(hw[0], hw[1], grid[0], grid[1])
+    }
+    // Nearest upsampling by integer factors, as the golden made the motion.
+    fun upsample(m: FloatArray): FloatArray {
+        val out = FloatArray(2 * grid[0] * grid[1])
+        for (ch in 0 until 2) for (y in 0 until grid[0]) for (x in 0 until grid[1]) {
+            val sy = y * small[0] / grid[0]
+            val sx = x * small[1] / grid[1]
+            out[(ch * grid[0] + y) * grid[1] + x] = m[(ch * small[0] + sy) * small[1] + sx]
+        }
+        return out
+    }
+    val motions = j.list("motions").indices.map { k -> upsample(j.floats("motions", k, "m0")) to upsample(j.floats("motions", k, "m1")) }
+    for (k in j.list("cases").indices) {
+        val hw = j.ints("cases", k, "frame_hw")
+        val (m0, m1) = motions[j.int("cases", k, "motion")]
+        val got = CanvasChoice.pick(
+            hw[0], hw[1], canvas[0], canvas[1], candidates, m0, m1, 2, grid[0], grid[1], 2, j.double("reach"), j.int("multiple")
+        )
+        val want = j.int("cases", k, "out")
+        c.check(got == want) { "canvas choice case $k (frame ${hw.toList()}, motion ${j.int("cases", k, "motion")}): $got, want $want" }
+    }
+    c.check(CanvasChoice.quantile(floatArrayOf(3f, 1f, 2f, 4f), 0.5) == 2.5) { "quantile of 1..4 at 0.5 is not 2.5" }
 }
 
 fun checkStats(c: Checker, dir: File) {
@@ -390,12 +449,16 @@ fun checkManifest(c: Checker, path: String, summaryOut: String?, benchOut: Strin
     summary["align"] = m.align
     summary["max_batch"] = m.maxBatch
     summary["displacement_channels"] = m.displacementChannels
+    summary["fine_canvases"] = m.fineCanvases.map { it.toList() }
+    summary["motion_reach"] = m.motionReach
+    summary["canvas_multiple"] = m.canvasMultiple
+    val fineNames = m.fineCanvases.map { CanvasChoice.graphName(it[0], it[1]) }
     val backends = LinkedHashMap<String, Any?>()
     for (b in m.backends.keys) {
         m.checkShapes(b, path)
         m.verifyFiles(file.parentFile ?: File("."), b)
         val graphs = LinkedHashMap<String, Any?>()
-        for (g in listOf("motion", "synth")) {
+        for (g in listOf("motion") + fineNames + listOf("synth")) {
             val spec = m.graph(b, g)
             fun io(xs: List<TensorSpec>) = xs.map { linkedMapOf<String, Any?>("name" to it.name, "shape" to it.shape.toList(), "dtype" to it.dtype) }
             graphs[g] = linkedMapOf<String, Any?>("file" to spec.file, "macs" to spec.macs, "inputs" to io(spec.inputs), "outputs" to io(spec.outputs))
@@ -411,9 +474,10 @@ fun checkManifest(c: Checker, path: String, summaryOut: String?, benchOut: Strin
         val shapes = RunnerShapes.of(m, b)
         val req = BenchRequest(file.parent ?: ".", if (b == "litert") "litert" else "et", 200, 120, 1, 2, 1, 1, "GoldenCheck --manifest $path")
         val frames = Bench.syntheticPair(120, 200)
+        val fine = shapes.fine.associate { it.graphName to ZeroMotion(shapes.motionC * it.motionH * it.motionW) as GraphRunner }
         val result = Bench.run(
             m, ZeroMotion(shapes.motionC * shapes.motionH * shapes.motionW), EchoSynth(), 0.0, req, JvmHost(),
-            FramePair(frames.img0, frames.img1, 120, 200), BundleManifest.sha256(file)
+            FramePair(frames.img0, frames.img1, 120, 200), BundleManifest.sha256(file), fineMotion = fine
         )
         writeJson(benchOut, result)
     }
@@ -440,6 +504,7 @@ fun main(args: Array<String>) {
         "tile plans" to { checkTilePlans(c, dir) },
         "region ops" to { checkRegionOps(c, dir) },
         "runner" to { checkRunner(c, dir) },
+        "canvas choice" to { checkCanvasChoice(c, dir) },
         "stats" to { checkStats(c, dir) },
         "sizes" to { checkSizes(c, dir) },
         "bench json" to { benchSample(c, dir, opts["--bench-out"] ?: File.createTempFile("bench", ".json").path) }

@@ -139,17 +139,23 @@ object Bench {
         host: BenchHost,
         frames: FramePair? = null,
         manifestSha256: String? = null,
-        created: String = nowIso()
+        created: String = nowIso(),
+        fineMotion: Map<String, GraphRunner> = emptyMap()
     ): LinkedHashMap<String, Any?> {
         val be = req.backend
         manifest.checkShapes(be)
         val motionSpec = manifest.graph(be, "motion")
         val synthSpec = manifest.graph(be, "synth")
-        val canvasPair = syntheticPair(manifest.canvasH, manifest.canvasW)
-        val motionIn = arrayOf(canvasPair.img0, canvasPair.img1)
         val synthIn = synthInputs(synthSpec)
         val graphs = LinkedHashMap<String, Any?>()
-        for ((spec, call) in listOf(motionSpec to { motion.run(motionIn); Unit }, synthSpec to { synth.run(synthIn); Unit })) {
+        val calls = ArrayList<Pair<GraphSpec, () -> Unit>>()
+        for ((spec, graph) in listOf(motionSpec to motion) + fineMotion.map { (name, g) -> manifest.graph(be, name) to g }) {
+            val canvasPair = syntheticPair(spec.inputs[0].shape[2], spec.inputs[0].shape[3])
+            val motionIn = arrayOf(canvasPair.img0, canvasPair.img1)
+            calls.add(spec to { graph.run(motionIn); Unit })
+        }
+        calls.add(synthSpec to { synth.run(synthIn); Unit })
+        for ((spec, call) in calls) {
             val stats = Stats.summarize(timeCalls(host, req.runs, req.warmup, call))
             stats["macs"] = spec.macs
             stats["gmacs_per_s"] = spec.macs / ((stats["p50_ms"] as Double) * 1e6)
@@ -161,7 +167,7 @@ object Bench {
         if (pair.height != req.height || pair.width != req.width) {
             throw IllegalArgumentException("frames are ${pair.width}x${pair.height}, not the requested ${req.width}x${req.height}")
         }
-        val runner = TiledRunner(motion, synth, RunnerShapes.of(manifest, be))
+        val runner = TiledRunner(motion, synth, RunnerShapes.of(manifest, be), fineMotion)
         val plan = runner.plan(req.height, req.width)
         val frameRuns = if (req.frameRuns > 0) req.frameRuns else Math.max(3, req.runs / 3)
         val e2e = Stats.summarize(
@@ -169,8 +175,12 @@ object Bench {
                 runner.synthesize(runner.prepare(pair.img0, pair.img1, pair.height, pair.width), 0.5)
             }
         )
-        val macs = motionSpec.macs + plan.windowCount.toLong() * synthSpec.macs
-        e2e["motion_calls"] = 1
+        // The motion-adaptive second pass runs or not depending on the pair: ask the runner.
+        val canvas = runner.prepare(pair.img0, pair.img1, pair.height, pair.width).canvas
+        val fineGraph = if (canvas.h != manifest.canvasH || canvas.w != manifest.canvasW) manifest.graph(be, canvas.graphName) else null
+        val macs = motionSpec.macs + (fineGraph?.macs ?: 0L) + plan.windowCount.toLong() * synthSpec.macs
+        e2e["motion_calls"] = if (fineGraph == null) 1 else 2
+        e2e["motion_canvas"] = listOf(canvas.h, canvas.w)
         e2e["synth_calls"] = plan.windowCount
         e2e["macs"] = macs
         e2e["gmacs_per_s"] = macs / ((e2e["p50_ms"] as Double) * 1e6)

@@ -15,6 +15,9 @@ object ManifestKeys {
         "max_batch", "displacement_channels", "backends", "files"
     )
 
+    /** Optional top-level keys (the motion-adaptive second pass; absent in older bundles: one canvas). */
+    val FINE = listOf("fine_canvases", "motion_reach", "canvas_multiple")
+
     /** Keys under `model`. */
     val MODEL = listOf("name")
 
@@ -72,7 +75,11 @@ class BundleManifest(
     val displacementChannels: Int,
     val backends: Map<String, String>,
     private val graphs: Map<String, Map<String, GraphSpec>>,
-    val files: Map<String, String>
+    val files: Map<String, String>,
+    /** Fine canvases [H, W], each with a `motion_<H>x<W>` graph per backend; empty in older bundles. */
+    val fineCanvases: List<IntArray> = emptyList(),
+    val motionReach: Double = 0.0,
+    val canvasMultiple: Int = 32
 ) {
     /** Backend `backend`'s graph `name` (`motion` or `synth`). */
     fun graph(backend: String, name: String): GraphSpec {
@@ -107,6 +114,17 @@ class BundleManifest(
                 }
                 val canvas = j.ints("canvas")
                 if (canvas.size != 2) throw ManifestError("$where: 'canvas' must be [H, W]")
+                val hasFine = root.containsKey(ManifestKeys.FINE[0])
+                val fine = if (hasFine) {
+                    for (k in ManifestKeys.FINE) j.at(k)
+                    j.list(ManifestKeys.FINE[0]).indices.map { k ->
+                        val c = j.ints(ManifestKeys.FINE[0], k)
+                        if (c.size != 2) throw ManifestError("$where: 'fine_canvases' entries must be [H, W]")
+                        c
+                    }
+                } else {
+                    emptyList()
+                }
                 val backendNames = LinkedHashMap<String, String>()
                 val graphs = LinkedHashMap<String, Map<String, GraphSpec>>()
                 for (b in j.map("backends").keys) {
@@ -115,6 +133,7 @@ class BundleManifest(
                     backendNames[name] = j.string("backends", name, "warp_impl")
                     val gs = LinkedHashMap<String, GraphSpec>()
                     for (g in ManifestKeys.GRAPHS) gs[g] = graphSpec(j, name, g)
+                    for (c in fine) gs[CanvasChoice.graphName(c[0], c[1])] = graphSpec(j, name, CanvasChoice.graphName(c[0], c[1]))
                     graphs[name] = gs
                 }
                 val files = LinkedHashMap<String, String>()
@@ -132,7 +151,10 @@ class BundleManifest(
                     j.int("displacement_channels"),
                     backendNames,
                     graphs,
-                    files
+                    files,
+                    fine,
+                    if (hasFine) j.double(ManifestKeys.FINE[1]) else 0.0,
+                    if (hasFine) j.int(ManifestKeys.FINE[2]) else 32
                 )
                 // Shapes are checked per backend when one is chosen (checkShapes): a bundle may carry
                 // backends this harness never runs.
@@ -220,6 +242,15 @@ class BundleManifest(
             }
         }
         if (!synth.outputs[0].shape.contentEquals(intArrayOf(1, 3, tile, tile))) fail("synth output is not [1, 3, $tile, $tile]")
+        for (f in fineCanvases) {
+            val g = graph(backend, CanvasChoice.graphName(f[0], f[1]))
+            for (x in g.inputs) {
+                if (!x.shape.contentEquals(intArrayOf(1, 3, f[0], f[1]))) fail("${g.name} input ${x.name} is not [1, 3, ${f[0]}, ${f[1]}]")
+            }
+            if (g.outputs.size != 2 || g.outputs[0].shape.size != 4 || g.outputs[0].shape[1] != c) {
+                fail("${g.name} outputs must be m0, m1 of [1, $c, h, w]")
+            }
+        }
         if (displacementChannels > c) fail("displacement_channels $displacementChannels exceeds motion channels $c")
     }
 

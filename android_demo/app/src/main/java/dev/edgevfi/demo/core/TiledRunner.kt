@@ -12,8 +12,16 @@ interface GraphRunner {
     fun close()
 }
 
-/** Both frames of a pair and their motion on the canvas (the Python `PairMotion`). */
-class PairMotion(val img0: FloatArray, val img1: FloatArray, val frameH: Int, val frameW: Int, val m0: FloatArray, val m1: FloatArray)
+/** Both frames of a pair and their motion on `canvas` (the Python `PairMotion`). */
+class PairMotion(
+    val img0: FloatArray,
+    val img1: FloatArray,
+    val frameH: Int,
+    val frameW: Int,
+    val m0: FloatArray,
+    val m1: FloatArray,
+    val canvas: MotionCanvas
+)
 
 /** Static shapes the runner needs, from the manifest. */
 class RunnerShapes(
@@ -26,13 +34,28 @@ class RunnerShapes(
     val displacementChannels: Int,
     val motionC: Int,
     val motionH: Int,
-    val motionW: Int
+    val motionW: Int,
+    /** Fine canvases with their own motion graph (the motion-adaptive second pass; none: one canvas). */
+    val fine: List<MotionCanvas> = emptyList(),
+    val motionReach: Double = 0.0,
+    val canvasMultiple: Int = 32
 ) {
+    /** The bundle's first motion canvas. */
+    val canvas: MotionCanvas
+        get() = MotionCanvas(canvasH, canvasW, motionH, motionW)
+
     companion object {
         /** The shapes of `backend`'s graphs in a parsed manifest. */
         fun of(m: BundleManifest, backend: String): RunnerShapes {
             val m0 = m.graph(backend, "motion").outputs[0].shape
-            return RunnerShapes(m.canvasH, m.canvasW, m.tile, m.halo, m.overlap, m.align, m.displacementChannels, m0[1], m0[2], m0[3])
+            val fine = m.fineCanvases.map { c ->
+                val f = m.graph(backend, CanvasChoice.graphName(c[0], c[1])).outputs[0].shape
+                MotionCanvas(c[0], c[1], f[2], f[3])
+            }
+            return RunnerShapes(
+                m.canvasH, m.canvasW, m.tile, m.halo, m.overlap, m.align, m.displacementChannels, m0[1], m0[2], m0[3],
+                fine, m.motionReach, m.canvasMultiple
+            )
         }
     }
 }
@@ -40,12 +63,20 @@ class RunnerShapes(
 /**
  * The tiled Runner of `edgevfi/runtime/runner.py` for static-shape graphs, batch 1.
  *
- * Per pair: both frames resized to the motion canvas, the motion graph once. Per output time t:
+ * Per pair: both frames resized to the motion canvas, the motion graph once (and once more on a
+ * fine canvas, with `fineMotion`'s graph for it, when [CanvasChoice] picks one). Per output time t:
  * for every window of the [TilePlan], source crops displaced by the rounded window-mean motion,
  * the motion sampled onto those crops, the synth graph, and a raised-cosine blend normalised by
  * the weight sum. Frames are float32 CHW (3 x H x W) in [0, 1].
  */
-class TiledRunner(private val motion: GraphRunner, private val synth: GraphRunner, val shapes: RunnerShapes) {
+class TiledRunner(
+    private val motion: GraphRunner,
+    private val synth: GraphRunner,
+    val shapes: RunnerShapes,
+    /** Fine canvas graph name (`motion_<H>x<W>`) → its motion graph; fine canvases without one are not used. */
+    private val fineMotion: Map<String, GraphRunner> = emptyMap()
+) {
+    private val fine = shapes.fine.filter { it.graphName in fineMotion }
     private val t2 = shapes.tile * shapes.tile
     // Reused across windows so a timed frame allocates only its output.
     private val src0 = FloatArray(3 * t2)
@@ -66,17 +97,28 @@ class TiledRunner(private val motion: GraphRunner, private val synth: GraphRunne
         }
     }
 
-    /** Resize both frames to the canvas and run the motion graph once (shared by every t). */
+    /** Resize both frames to the canvas and run the motion graph (shared by every t); see the class doc. */
     fun prepare(img0: FloatArray, img1: FloatArray, frameH: Int, frameW: Int): PairMotion {
         val n = 3 * frameH * frameW
         if (img0.size != n || img1.size != n) {
             throw IllegalArgumentException("expected two 3x${frameH}x$frameW frames, got ${img0.size} and ${img1.size} values")
         }
-        val c0 = RegionOps.resizeBilinear(img0, 3, frameH, frameW, shapes.canvasH, shapes.canvasW)
-        val c1 = RegionOps.resizeBilinear(img1, 3, frameH, frameW, shapes.canvasH, shapes.canvasW)
-        val out = motion.run(arrayOf(c0, c1))
+        val s = shapes
+        val first = motionOn(s.canvas, motion, img0, img1, frameH, frameW)
+        val k = CanvasChoice.pick(
+            frameH, frameW, s.canvasH, s.canvasW, fine, first.m0, first.m1, s.motionC, s.motionH, s.motionW,
+            s.displacementChannels, s.motionReach, s.canvasMultiple
+        )
+        if (k < 0) return first
+        return motionOn(fine[k], fineMotion.getValue(fine[k].graphName), img0, img1, frameH, frameW)
+    }
+
+    private fun motionOn(c: MotionCanvas, graph: GraphRunner, img0: FloatArray, img1: FloatArray, frameH: Int, frameW: Int): PairMotion {
+        val c0 = RegionOps.resizeBilinear(img0, 3, frameH, frameW, c.h, c.w)
+        val c1 = RegionOps.resizeBilinear(img1, 3, frameH, frameW, c.h, c.w)
+        val out = graph.run(arrayOf(c0, c1))
         // Copies: a runtime may reuse its output buffers on the next call.
-        return PairMotion(img0, img1, frameH, frameW, out[0].copyOf(), out[1].copyOf())
+        return PairMotion(img0, img1, frameH, frameW, out[0].copyOf(), out[1].copyOf(), c)
     }
 
     /**
@@ -125,12 +167,13 @@ class TiledRunner(private val motion: GraphRunner, private val synth: GraphRunne
         shiftOut: FloatArray
     ): IntArray {
         val s = shapes
-        val disp = RegionOps.regionMeanDisplacement(m, s.motionH, s.motionW, s.canvasH, s.canvasW, pair.frameH, pair.frameW, region)
+        val c = pair.canvas
+        val disp = RegionOps.regionMeanDisplacement(m, c.motionH, c.motionW, c.h, c.w, pair.frameH, pair.frameW, region)
         val shift = RegionOps.roundShift(frac, disp)
         val src = Region(region.y0 - shift[1], region.x0 - shift[0], region.h, region.w)
         RegionOps.cropReplicate(img, 3, pair.frameH, pair.frameW, src, srcOut)
         RegionOps.sampleMotion(
-            m, s.motionC, s.motionH, s.motionW, s.canvasH, s.canvasW, pair.frameH, pair.frameW, src, s.displacementChannels, motOut
+            m, s.motionC, c.motionH, c.motionW, c.h, c.w, pair.frameH, pair.frameW, src, s.displacementChannels, motOut
         )
         shiftOut[0] = shift[0].toFloat()
         shiftOut[1] = shift[1].toFloat()
