@@ -234,13 +234,15 @@ def verify_files(root: Path, files: dict[str, str], prefix: str = "") -> None:
             raise BundleError(f"{p}: sha256 does not match the manifest (tampered or truncated)")
 
 
+def fine_canvases_of(manifest: dict[str, Any]) -> tuple[tuple[int, int], ...]:
+    """The fine canvases (H, W) a manifest records; none for bundles written before they existed."""
+    return tuple((int(h), int(w)) for h, w in manifest.get("fine_canvases", []))
+
+
 def motion_canvases(manifest: dict[str, Any]) -> dict[str, tuple[int, int]]:
     """Motion graph name → its static canvas (H, W): ``motion`` and one per fine canvas."""
     base = (int(manifest["canvas"][0]), int(manifest["canvas"][1]))
-    out = {"motion": base}
-    for h, w in manifest.get("fine_canvases", []):
-        out[motion_graph_name((int(h), int(w)), base)] = (int(h), int(w))
-    return out
+    return {"motion": base, **{motion_graph_name(fc, base): fc for fc in fine_canvases_of(manifest)}}
 
 
 @dataclass
@@ -289,7 +291,7 @@ class BundleBackend:
         self.halo = int(m["halo"])
         self.canvas_hw = (int(m["canvas"][0]), int(m["canvas"][1]))
         #: larger static canvases with their own motion graph (``fine_canvases=False``: not used)
-        self.fine_canvases = tuple((int(h), int(w)) for h, w in m.get("fine_canvases", [])) if fine_canvases else ()
+        self.fine_canvases = fine_canvases_of(m) if fine_canvases else ()
         self.motion_reach = float(m.get("motion_reach", 0.0))
         self.canvas_multiple = int(m.get("canvas_multiple", 32))
         self.tile = int(m["tile"])

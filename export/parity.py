@@ -42,6 +42,7 @@ from export.bundle import (
     Bundle,
     BundleBackend,
     BundleError,
+    fine_canvases_of,
     load_bundle,
     motion_canvases,
     sha256_file,
@@ -110,7 +111,7 @@ def reference_outputs(model: TwoStageModel, bundle: Bundle, backend: str, device
     m = bundle.manifest
     warp = m["backends"][backend]["warp_impl"]
     specs = build_graphs(
-        model, backend, canvas=tuple(m["canvas"]), tile=int(m["tile"]), warp=warp, fine_canvases=_fine(m)
+        model, backend, canvas=tuple(m["canvas"]), tile=int(m["tile"]), warp=warp, fine_canvases=fine_canvases_of(m)
     )
     out: dict[str, list] = {}
     for name, spec in specs.items():
@@ -123,10 +124,6 @@ def reference_outputs(model: TwoStageModel, bundle: Bundle, backend: str, device
         mod.cpu()
         out[name] = rows
     return out
-
-
-def _fine(manifest: dict[str, Any]) -> tuple[tuple[int, int], ...]:
-    return tuple((int(h), int(w)) for h, w in manifest.get("fine_canvases", []))
 
 
 def _motion_scale(bundle: Bundle, graph: str, channels: int, out: Tensor) -> Tensor:
@@ -170,7 +167,7 @@ def _eager_runner(model: TwoStageModel, bundle: Bundle, backend: str, device: st
         max_batch=1,
         canvas_hw=tuple(m["canvas"]),
         tile=int(m["tile"]),
-        fine_canvases=_fine(m),
+        fine_canvases=fine_canvases_of(m),
     )
     return Runner(eager, overlap=int(m["overlap"]))
 
@@ -284,10 +281,7 @@ def read_reference(path: str | Path, bundle: Bundle) -> tuple[dict, dict[str, np
             raise BundleError(f"{path}: array {k} does not match its recorded sha256")
     if meta["model_sha256"] != bundle.manifest["source"]["sha256"]:
         raise BundleError(f"{path}: reference was made from another checkpoint than this bundle's")
-    shapes = ("canvas", "tile")
-    if any(meta[k] != bundle.manifest[k] for k in shapes) or meta.get("fine_canvases", []) != bundle.manifest.get(
-        "fine_canvases", []
-    ):
+    if any(meta.get(k, []) != bundle.manifest.get(k, []) for k in ("canvas", "tile", "fine_canvases")):
         raise BundleError(f"{path}: reference was made for other static shapes than this bundle's")
     return meta, arrays
 
