@@ -27,15 +27,19 @@ from export.latency import static_inputs  # noqa: E402
 CONTAINERS = {"Method::execute", "Program::load_method", "Method::init", "DELEGATE_CALL", "OPERATOR_CALL"}
 
 
-def profile_graph(path: Path, inputs: list, threads: int, runs: int) -> dict[str, tuple[float, int]]:
-    """Operator kind → (share of the graph's operator time, number of operators of that kind)."""
+def profile_graph(
+    path: Path, inputs: list, threads: int, runs: int, method: str | None = None
+) -> dict[str, tuple[float, int]]:
+    """Operator kind → (share of the graph's operator time, number of operators of that kind).
+
+    ``method``: the graph's method in a program holding several (``None``: ``forward``)."""
     from executorch.devtools import Inspector
     from executorch.extension.pybindings.portable_lib import _load_for_executorch, _unsafe_reset_threadpool
 
     _unsafe_reset_threadpool(threads)
     module = _load_for_executorch(str(path), enable_etdump=True, debug_buffer_size=0)
     for _ in range(runs):
-        module.run_method("forward", tuple(x.contiguous().float() for x in inputs))
+        module.run_method(method or "forward", tuple(x.contiguous().float() for x in inputs))
     with tempfile.TemporaryDirectory() as tmp:
         dump = Path(tmp) / "graph.etdp"
         module.write_etdump_result_to_file(str(dump))
@@ -65,7 +69,8 @@ def main() -> int:
     m = bundle.manifest
     print(f"{args.bundle}: {m['model']['name']} {m['precision']}, et warp {m['backends']['et']['warp_impl']}")
     for graph in ("motion", "synth"):
-        shares = profile_graph(bundle.graph_file("et", graph), inputs[graph], args.threads, args.runs)
+        path, method = bundle.graph_file("et", graph), bundle.graph_method("et", graph)
+        shares = profile_graph(path, inputs[graph], args.threads, args.runs, method)
         conv = sum(s for k, (s, _) in shares.items() if k.startswith(("Convolution", "Fully Connected")))
         print(f"\n{graph}: convolutions/GEMMs {100 * conv:.1f} % of operator time\n")
         print("| operator kind | share | operators |")

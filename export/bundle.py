@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -28,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from edgevfi.models.base import TwoStageModel, static_canvas
 from export import backends
+from export.backends import GraphRunner
 from export.graphs import (
     DEFAULT_CANVAS,
     DEFAULT_TILE,
@@ -35,6 +37,7 @@ from export.graphs import (
     WARP_VARIANTS,
     GraphSpec,
     build_graphs,
+    is_motion_graph,
     motion_graph_name,
     resolve_fine_canvases,
 )
@@ -113,8 +116,10 @@ def write_bundle(
     second pass (:meth:`BundleBackend.refine_canvas`); ``None``: the model's default
     (:func:`~export.graphs.fine_canvases_for`), ``()``: none.
     ``warp`` overrides the per-backend warp variant of :data:`~export.graphs.WARP_VARIANTS`.
-    ``lower(backend, spec, path) -> coverage`` replaces each backend's own FP32/FP16 lowering
-    (the INT8 routes of :mod:`quantize` plug in here), and ``backend_info(backend)`` adds entries
+    ``lower(backend, specs, path) -> {graph: coverage}`` replaces each backend's own FP32/FP16
+    lowering of the graphs ``specs`` (name → spec) into the artifact ``path`` (the INT8 routes of
+    :mod:`quantize` plug in here); ``specs`` holds one graph, or every motion graph for a backend
+    with shared-weight artifacts (:func:`artifact_groups`). ``backend_info(backend)`` adds entries
     (e.g. how it was quantized) to that backend's manifest record.
     """
     out = check_new_folder(out)
@@ -128,15 +133,20 @@ def write_bundle(
             (tmp / name).mkdir()
             specs = build_graphs(model, name, canvas=canvas, tile=tile, warp=warp, fine_canvases=fine_canvases)
             graphs = {}
-            for gname, spec in specs.items():
-                rel = f"{name}/{gname}{mod.SUFFIX}"
+            for stem, group in artifact_groups(mod, specs).items():
+                rel = f"{name}/{stem}{mod.SUFFIX}"
                 t0 = time.perf_counter()
-                if lower is None:
-                    coverage = mod.lower(spec, tmp / rel, precision)
+                if lower is not None:
+                    coverages = lower(name, group, tmp / rel)
+                elif len(group) > 1:
+                    coverages = mod.lower_methods(group, tmp / rel, precision)
                 else:
-                    coverage = lower(name, spec, tmp / rel)
-                log(f"{name}/{gname}: lowered in {time.perf_counter() - t0:.1f} s")
-                graphs[gname] = {"file": rel, **spec.io(), "macs": graph_macs(spec), "coverage": coverage}
+                    coverages = {g: mod.lower(spec, tmp / rel, precision) for g, spec in group.items()}
+                log(f"{name}/{'+'.join(group)}: lowered in {time.perf_counter() - t0:.1f} s")
+                for gname, spec in group.items():
+                    method = {"method": gname} if len(group) > 1 else {}
+                    graphs[gname] = {"file": rel, **method, **spec.io(), "macs": graph_macs(spec)}
+                    graphs[gname]["coverage"] = coverages[gname]
             impl, reason = WARP_VARIANTS[name]
             if warp and warp != impl:
                 impl, reason = warp, f"--warp {warp} (default for {name}: {impl}, {reason})"
@@ -177,6 +187,16 @@ def write_bundle(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def artifact_groups(mod: ModuleType, specs: dict[str, GraphSpec]) -> dict[str, dict[str, GraphSpec]]:
+    """File stem → the graphs lowered into that artifact: every motion graph into one (``motion``)
+    where the backend stores several graphs with shared weights (``lower_methods``), else one each."""
+    motion = {g: s for g, s in specs.items() if is_motion_graph(g)}
+    if len(motion) > 1 and hasattr(mod, "lower_methods"):
+        rest = {g: {g: s} for g, s in specs.items() if g not in motion}
+        return {"motion": motion, **rest}
+    return {g: {g: s} for g, s in specs.items()}
 
 
 def check_new_folder(out: str | Path) -> Path:
@@ -259,6 +279,16 @@ class Bundle:
     def graph_file(self, backend: str, graph: str) -> Path:
         return self.root / self.manifest["backends"][backend]["graphs"][graph]["file"]
 
+    def graph_method(self, backend: str, graph: str) -> str | None:
+        """The method holding ``graph`` in an artifact with several (``None``: the file's only graph)."""
+        return self.manifest["backends"][backend]["graphs"][graph].get("method")
+
+    def load_graph(self, backend: str, graph: str, threads: int = 0) -> GraphRunner:
+        """``graph`` of ``backend`` ready to run (its method, in a shared-weight artifact)."""
+        method = self.graph_method(backend, graph)
+        extra = {"method": method} if method else {}
+        return backends.get(backend).load(self.graph_file(backend, graph), threads, **extra)
+
 
 def load_bundle(path: str | Path, backend: str | None = None) -> Bundle:
     """Read ``manifest.json`` and verify the sha256 of every file (of ``backend`` only, if given)."""
@@ -299,7 +329,7 @@ class BundleBackend:
         self.max_batch = int(m["max_batch"])
         #: graph name → runner (inputs in order → outputs in order)
         names = ["motion", *(motion_graph_name(fc, self.canvas_hw) for fc in self.fine_canvases), "synth"]
-        self.graphs = {g: mod.load(bundle.graph_file(backend, g), threads) for g in names}
+        self.graphs = {g: bundle.load_graph(backend, g, threads) for g in names}
 
     def default_canvas(self, frame_hw: tuple[int, int]) -> tuple[int, int]:
         return self.canvas_hw

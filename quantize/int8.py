@@ -55,6 +55,67 @@ def onnx_float_nodes(path: Path, keep_float: Sequence[str] = ()) -> list[str]:
     return names
 
 
+def pt2e_int8_module(
+    spec: GraphSpec,
+    route: str,
+    samples: Sequence[tuple[Tensor, ...]],
+    keep_float: Sequence[str] = (),
+    qat_steps: int = 0,
+    qat_record: dict | None = None,
+    qat_lr: float | None = None,
+) -> torch.nn.Module:
+    """``spec`` as a PT2E Q/DQ module for ``route``: PTQ on ``samples``, or QAT for ``qat_steps``
+    (its training record put in ``qat_record[spec.name]``)."""
+    if not qat_steps:
+        return quantize_pt2e_graph(spec, route, samples, keep_float)
+    from quantize.qat import qat_pt2e_graph
+
+    lr = {} if qat_lr is None else {"lr": qat_lr}
+    module, record = qat_pt2e_graph(spec, route, samples, qat_steps, keep_float=keep_float, **lr)
+    if qat_record is not None:
+        qat_record[spec.name] = record
+    return module
+
+
+def lower_int8_group(
+    backend: str,
+    specs: dict[str, GraphSpec],
+    path: Path,
+    samples: dict[str, Sequence[tuple[Tensor, ...]]],
+    keep_float: Sequence[str] = (),
+    qat_steps: int = 0,
+    qat_record: dict | None = None,
+    qat_lr: float | None = None,
+) -> dict[str, dict]:
+    """:func:`lower_int8` for the graphs of one artifact (``write_bundle``'s ``lower``): one graph, or
+    every motion graph as the methods of one ``.pte`` (ExecuTorch) or the signatures of one
+    ``.tflite`` (LiteRT). Returns op coverage per graph."""
+    options = (keep_float, qat_steps, qat_record, qat_lr)
+    if len(specs) == 1:
+        ((name, spec),) = specs.items()
+        return {name: lower_int8(backend, spec, path, samples[name], *options)}
+    if backend == "et":
+        from export.backends import executorch as et
+
+        programs = {}
+        for name, spec in specs.items():
+            module = pt2e_int8_module(spec, "et", samples[name], *options)
+            programs[name] = torch.export.export(module, spec.example_inputs, strict=False)
+        return et.write_methods(programs, path)
+    if backend == "litert":
+        from litert_torch.quantize.quant_config import QuantConfig
+
+        from export.backends import litert
+
+        quantized = {}
+        for name, spec in specs.items():
+            quantized[name] = quantized_spec(spec, pt2e_int8_module(spec, "litert", samples[name], *options))
+        config = QuantConfig(pt2e_quantizer=pt2e_quantizer("litert"))
+        litert.convert_signatures(quantized, path, config)
+        return litert.signature_coverage(quantized, config)
+    raise ValueError(f"{backend!r} artifacts hold one graph each, got {', '.join(specs)}")
+
+
 def lower_int8(
     backend: str,
     spec: GraphSpec,
@@ -69,15 +130,7 @@ def lower_int8(
     ET/LiteRT, its training record put in ``qat_record``) and write the INT8 artifact; returns op coverage."""
 
     def pt2e(route: str) -> torch.nn.Module:
-        if not qat_steps:
-            return quantize_pt2e_graph(spec, route, samples, keep_float)
-        from quantize.qat import qat_pt2e_graph
-
-        lr = {} if qat_lr is None else {"lr": qat_lr}
-        module, record = qat_pt2e_graph(spec, route, samples, qat_steps, keep_float=keep_float, **lr)
-        if qat_record is not None:
-            qat_record[spec.name] = record
-        return module
+        return pt2e_int8_module(spec, route, samples, keep_float, qat_steps, qat_record, qat_lr)
 
     if backend == "coreml":
         if qat_steps:
@@ -215,8 +268,8 @@ def write_int8_bundle(
         overlap=overlap,
         precision="int8",
         warp=warp,
-        lower=lambda backend, spec, path: lower_int8(
-            backend, spec, path, samples[spec.name], keep[backend], qat_steps, qat.setdefault(backend, {}), qat_lr
+        lower=lambda backend, specs, path: lower_int8_group(
+            backend, specs, path, samples, keep[backend], qat_steps, qat.setdefault(backend, {}), qat_lr
         ),
         backend_info=lambda backend: quantization_record(
             backend, calib, counts, keep[backend], budgets.get(backend), qat.get(backend)

@@ -283,6 +283,27 @@ def runner() -> dict:
         "shifts": fine_backend.calls,
         "out": f32(fine_frame),
     }
+    # A portrait frame on the landscape canvas: motion runs on the transposed frames (both passes),
+    # then comes back transposed with x/y swapped.
+    pimg0 = _image(3, W, H, 5, 17, 23, 3, 89)
+    pimg1 = _image(3, W, H, 13, 7, 11, 19, 83)
+    portrait_backend = FakeBackend(m0, m1, {fine_hw: (fm0, fm1), (40, 64): (fm0, fm1)})
+    portrait_run = Runner(portrait_backend, overlap=8)
+    portrait_pair = portrait_run.prepare(pimg0, pimg1)
+    assert portrait_pair.canvas_hw == (fine_hw[1], fine_hw[0])
+    portrait_frame = portrait_run.synthesize(portrait_pair, 0.3)
+    portrait = {
+        "frame_hw": [W, H],
+        "img0_formula": [5, 17, 23, 3, 89],
+        "img1_formula": [13, 7, 11, 19, 83],
+        "canvas0": f32(resize_to(pimg0.transpose(-2, -1), backend.canvas_hw)),
+        "canvas_hw": list(portrait_pair.canvas_hw),
+        "canvas_input": f32(resize_to(pimg0.transpose(-2, -1), fine_hw)),
+        "m0": f32(portrait_pair.m0),
+        "t": 0.3,
+        "shifts": portrait_backend.calls,
+        "out": f32(portrait_frame),
+    }
     return {
         "frame_hw": [H, W],
         "img0_formula": [7, 13, 29, 0, 101],
@@ -299,6 +320,7 @@ def runner() -> dict:
         "canvas0": f32(canvas0),
         "outputs": outputs,
         "fine": fine,
+        "portrait": portrait,
     }
 
 

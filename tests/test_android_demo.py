@@ -68,9 +68,9 @@ def tiny_bundle(tmp_path_factory) -> Path:
     """A real ``write_bundle`` bundle (manifest, hashes, I/O shapes) with stand-in artifacts: the
     lowering itself is tested in test_export.py; here only what the phone reads matters."""
 
-    def lower(backend: str, spec, path: Path) -> dict:
-        path.write_bytes(f"{backend}/{spec.name} stand-in".encode())
-        return {"total": 1, "delegated": 1}
+    def lower(backend: str, specs: dict, path: Path) -> dict:
+        path.write_bytes(f"{backend}/{'+'.join(specs)} stand-in".encode())
+        return {name: {"total": 1, "delegated": 1} for name in specs}
 
     root = tmp_path_factory.mktemp("android_bundle")
     return write_bundle(
@@ -207,7 +207,10 @@ def test_kotlin_reads_a_real_manifest_as_python_wrote_it(golden_run, tiny_bundle
         "backends": {
             b: {
                 "warp_impl": e["warp_impl"],
-                "graphs": {g: {k: e["graphs"][g][k] for k in keys} for g in ("motion", "motion_96x160", "synth")},
+                "graphs": {
+                    g: {**{k: e["graphs"][g][k] for k in keys}, "method": e["graphs"][g].get("method")}
+                    for g in ("motion", "motion_96x160", "synth")
+                },
             }
             for b, e in m["backends"].items()
         },
@@ -230,6 +233,20 @@ def _kotlin_key_lists() -> dict[str, list[str]]:
     }
     assert {"TOP_LEVEL", "FINE", "MODEL", "BACKEND", "GRAPHS", "GRAPH", "TENSOR", "SYNTH_INPUTS"} <= set(lists)
     return lists
+
+
+def test_motion_graphs_share_one_artifact_a_method_each(tiny_bundle):
+    """ExecuTorch and LiteRT bundles keep every motion canvas in one file (weights once), one method /
+    signature each, named under the key the app reads."""
+    src = (CORE / "BundleManifest.kt").read_text(encoding="utf-8")
+    method = re.search(r'const val METHOD = "(\w+)"', src).group(1)
+    m = json.loads((tiny_bundle / "manifest.json").read_text())
+    for backend, suffix in (("et", ".pte"), ("litert", ".tflite")):
+        graphs = m["backends"][backend]["graphs"]
+        assert graphs["motion"]["file"] == graphs["motion_96x160"]["file"] == f"{backend}/motion{suffix}"
+        assert (graphs["motion"][method], graphs["motion_96x160"][method]) == ("motion", "motion_96x160")
+        assert method not in graphs["synth"] and graphs["synth"]["file"] == f"{backend}/synth{suffix}"
+    assert sorted(m["files"]) == sorted({g["file"] for e in m["backends"].values() for g in e["graphs"].values()})
 
 
 def test_manifest_keys_the_app_reads_exist_in_a_real_bundle(tiny_bundle):

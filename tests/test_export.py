@@ -80,6 +80,17 @@ def test_manifest_records_shapes_hashes_and_coverage(exported):
         assert entry["warp_impl"] == WARP_VARIANTS[name][0]
         for g in entry["graphs"].values():
             assert g["coverage"]["total"] > 0 and g["macs"] > 0
+    # ExecuTorch and LiteRT keep both motion graphs in one file (a method / signature each), with each
+    # weight stored once; ONNX and Core ML have a file per graph.
+    conv = max((p for p in model.flow.parameters() if p.dim() == 4), key=lambda p: p.numel()).detach()
+    weight = conv.permute(0, 2, 3, 1).contiguous().numpy().astype("<f4").tobytes()  # both store OHWI
+    for name, suffix in (("et", ".pte"), ("litert", ".tflite")):
+        graphs = m["backends"][name]["graphs"]
+        assert graphs["motion"]["file"] == graphs["motion_96x160"]["file"] == f"{name}/motion{suffix}"
+        assert (graphs["motion"]["method"], graphs["motion_96x160"]["method"]) == ("motion", "motion_96x160")
+        assert "method" not in graphs["synth"]
+        assert (bundle / name / f"motion{suffix}").read_bytes().count(weight) == 1
+    assert "method" not in m["backends"]["onnx"]["graphs"]["motion"]
 
 
 @pytest.mark.parametrize("backend", ["onnx", "et", "litert"])
@@ -89,7 +100,7 @@ def test_graphs_match_eager(exported, backend):
     specs = build_graphs(model, backend, canvas=CANVAS, tile=TILE, fine_canvases=(FINE,))
     assert set(specs) == {"motion", "motion_96x160", "synth"}
     for name, spec in specs.items():
-        run = backends.get(backend).load(loaded.graph_file(backend, name), threads=1)
+        run = loaded.load_graph(backend, name, threads=1)
         with torch.no_grad():
             ref = spec.module(*spec.example_inputs)
         ref = ref if isinstance(ref, tuple) else (ref,)

@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgevfi.metrics import psnr
-from edgevfi.ops.tiles import resize_to
+from edgevfi.ops.tiles import resize_to, transpose_motion
 from edgevfi.runtime import EagerBackend, Runner, TilePlan
+from edgevfi.runtime.runner import crosses_canvas
 
 
 def test_plan_covers_frame_and_weights_sum_to_one():
@@ -225,3 +226,50 @@ def test_runner_reruns_motion_on_the_fine_canvas_only_where_asked():
     assert seen == [(96, 128), (96, 160)]  # 160x288 is above the 150x230 frame
     # No motion stage, nothing to adapt.
     assert tiny_model("blend", fine_canvas_side=256).refine_canvas((150, 230), (96, 128), m0, m1) == (96, 128)
+
+
+def test_transpose_motion_swaps_axes_and_displacements():
+    m = torch.arange(2 * 5 * 3 * 4, dtype=torch.float32).reshape(2, 5, 3, 4)  # 2 hypotheses + 1 scalar channel
+    t = transpose_motion(m, 4)
+    assert t.shape == (2, 5, 4, 3)
+    assert torch.equal(t[:, 0], m[:, 1].mT) and torch.equal(t[:, 1], m[:, 0].mT)  # (x, y) -> (y, x)
+    assert torch.equal(t[:, 2], m[:, 3].mT) and torch.equal(t[:, 3], m[:, 2].mT)
+    assert torch.equal(t[:, 4], m[:, 4].mT)  # scalars only move with the map
+    assert torch.equal(transpose_motion(t, 4), m)
+
+
+@pytest.mark.parametrize(
+    "frame_hw,canvas_hw,crosses",
+    [
+        ((40, 30), (16, 24), True),
+        ((30, 40), (24, 16), True),
+        ((30, 40), (16, 24), False),
+        ((40, 30), (24, 16), False),
+        ((32, 32), (16, 24), False),
+        ((40, 30), (24, 24), False),
+        ((40, 30), None, False),
+    ],
+)
+def test_crosses_canvas(frame_hw, canvas_hw, crosses):
+    assert crosses_canvas(frame_hw, canvas_hw) is crosses
+
+
+@pytest.mark.parametrize("name,fine_canvases", [("svmv-s", ()), ("apr-s", ((96, 160),))])
+def test_portrait_frame_on_a_landscape_static_canvas_runs_its_motion_transposed(name, fine_canvases):
+    """A portrait pair's motion is the landscape pair's motion transposed, on both passes, exactly."""
+    model = tiny_model(name, max_canvas_side=128, fine_canvas_side=256)  # svmv-s: hypotheses + weights
+    backend = EagerBackend(model, canvas_hw=(96, 128), tile=128, fine_canvases=fine_canvases)
+    seen, inner = [], backend.motion
+    backend.motion = lambda x, y: (seen.append(tuple(x.shape[-2:])), inner(x, y))[1]
+    runner = Runner(backend)
+    a, b = moving_pair(150, 230, dx=3, dy=-2)
+    landscape = runner.prepare(a, b)
+    portrait = runner.prepare(a.mT, b.mT)
+    assert seen[: len(seen) // 2] == seen[len(seen) // 2 :]  # the same canvases, in the landscape orientation
+    assert seen[: len(seen) // 2] == [(96, 128), *fine_canvases]  # the second pass ran where there is one
+    assert portrait.canvas_hw == landscape.canvas_hw[::-1]
+    dc = backend.displacement_channels
+    assert torch.equal(portrait.m0, transpose_motion(landscape.m0, dc))
+    assert torch.equal(portrait.m1, transpose_motion(landscape.m1, dc))
+    out = runner.synthesize(portrait, 0.5)
+    assert out.shape == (1, 3, 230, 150) and torch.isfinite(out).all()

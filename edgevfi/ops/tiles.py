@@ -126,3 +126,15 @@ def window_source(
         crop_replicate(img, src_region),
         sample_motion(motion, canvas_hw, frame_hw, src_region, displacement_channels),
     )
+
+
+def transpose_motion(motion: Tensor, displacement_channels: int) -> Tensor:
+    """A motion tensor of the transposed frames (H and W swapped) as motion of the frames themselves.
+
+    The map is transposed and every (x, y) displacement pair becomes (y, x); further channels are
+    per-pixel scalars and only move with the map. Its own inverse.
+    """
+    m = motion.transpose(-2, -1)
+    B, _, h, w = m.shape
+    d = m[:, :displacement_channels].reshape(B, displacement_channels // 2, 2, h, w).flip(2)
+    return torch.cat([d.reshape(B, displacement_channels, h, w), m[:, displacement_channels:]], 1)

@@ -1,7 +1,8 @@
 """The one tiled Runner: any frame size through fixed-size graphs of any backend.
 
 Per frame pair: both frames are resized to the motion canvas and the motion graph runs once (twice
-when the backend names a larger canvas for that pair's motion: the motion-adaptive canvas).
+when the backend names a larger canvas for that pair's motion: the motion-adaptive canvas); a
+portrait frame on a landscape static canvas runs it on the transposed frames (:func:`crosses_canvas`).
 Per output time t: each window of the :class:`TilePlan` gets its source crops displaced by the
 window's mean motion (so the halo never has to grow with motion), the motion upsampled onto those
 crops, and the integer shifts; the synthesis graph returns the window, which is blended into the
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from edgevfi.ops.tiles import region_mean_displacement, resize_to, window_source
+from edgevfi.ops.tiles import region_mean_displacement, resize_to, transpose_motion, window_source
 from edgevfi.runtime.backend import Backend
 from edgevfi.runtime.routing import PairScores, Route, Router
 from edgevfi.runtime.tiles import DEFAULT_TILE, TilePlan
@@ -46,12 +47,22 @@ class Runner:
     ``tile``/``overlap`` default to the static tile of the backend (bundles) or ``DEFAULT_TILE``/32 (eager).
     With a :class:`~edgevfi.runtime.routing.Router`, ``backend`` is the fast model and the router's
     ``accurate`` backend makes the windows (or pairs) the assessor picks; both must share the tiling.
+    A portrait frame on a backend with a landscape static canvas (or the reverse) gets its motion
+    from the transposed frames unless ``transpose_crossing`` is False.
     """
 
     def __init__(
-        self, backend: Backend, tile: int | None = None, overlap: int = 32, router: Router | None = None
+        self,
+        backend: Backend,
+        tile: int | None = None,
+        overlap: int = 32,
+        router: Router | None = None,
+        transpose_crossing: bool = True,
     ) -> None:
         self.backend = backend
+        #: run the motion of a frame whose orientation crosses a static canvas's on the transposed
+        #: frames (:func:`crosses_canvas`); False squeezes it onto the canvas as it is (for comparison)
+        self.transpose_crossing = transpose_crossing
         self.router = router
         if backend.tile is not None and tile not in (None, backend.tile):
             raise ValueError(f"backend {backend.name} was exported for {backend.tile}px tiles, not {tile}")
@@ -92,7 +103,7 @@ class Runner:
         if self.router is None:
             if route is not None:
                 raise ValueError("a route needs a Runner with a router (fast and accurate backends)")
-            return _pair_motion(self.backend, img0, img1)
+            return _pair_motion(self.backend, img0, img1, self.transpose_crossing)
         frame_hw = (img0.shape[-2], img0.shape[-1])
         plan = self.plan(frame_hw)
         scores = None
@@ -101,12 +112,12 @@ class Runner:
             scores = self.router.scores(img0, img1, canvas, plan)
             route = self.router.decide(scores, plan)
         if len(route.accurate) < route.windows:
-            pair = _pair_motion(self.backend, img0, img1)
+            pair = _pair_motion(self.backend, img0, img1, self.transpose_crossing)
         else:
             pair = PairMotion(img0, img1, None, None, self.backend.canvas_hw or (0, 0))
         pair.route, pair.scores = route, scores
         if route.accurate:
-            pair.accurate = _pair_motion(self.router.accurate, img0, img1)
+            pair.accurate = _pair_motion(self.router.accurate, img0, img1, self.transpose_crossing)
         return pair
 
     def synthesize(self, pair: PairMotion, t: float) -> Tensor:
@@ -155,8 +166,26 @@ class Runner:
             yield self.synthesize(pair, t)
 
 
-def _pair_motion(b: Backend, img0: Tensor, img1: Tensor) -> PairMotion:
+def crosses_canvas(frame_hw: tuple[int, int], canvas_hw: tuple[int, int] | None) -> bool:
+    """Whether a frame is portrait on a landscape static canvas, or landscape on a portrait one.
+
+    Such a pair's motion runs on the transposed frames: a 1080×1920 portrait frame squeezed onto a
+    288×512 landscape canvas keeps 0.15 of its rows and 0.47 of its columns (an aspect distortion of
+    3×, which the motion stage never saw in training); transposed, it keeps 0.27 of both, as a
+    1920×1080 landscape frame does, and fine canvases fit it as they fit landscape frames.
+    """
+    if canvas_hw is None:
+        return False
+    (H, W), (ch, cw) = frame_hw, canvas_hw
+    return H != W and ch != cw and (H > W) != (ch > cw)
+
+
+def _pair_motion(b: Backend, img0: Tensor, img1: Tensor, transpose_crossing: bool = True) -> PairMotion:
     frame_hw = (img0.shape[-2], img0.shape[-1])
+    if transpose_crossing and crosses_canvas(frame_hw, b.canvas_hw):
+        pair = _pair_motion(b, img0.transpose(-2, -1), img1.transpose(-2, -1), False)
+        m0, m1 = (transpose_motion(m, b.displacement_channels) for m in (pair.m0, pair.m1))
+        return PairMotion(img0, img1, m0, m1, (pair.canvas_hw[1], pair.canvas_hw[0]))
     canvas = b.canvas_hw or b.default_canvas(frame_hw)
     m0, m1 = b.motion(resize_to(img0, canvas), resize_to(img1, canvas))
     fine = b.refine_canvas(frame_hw, canvas, m0, m1)

@@ -8,6 +8,11 @@ Every backend module provides:
 * ``load(path, threads) -> GraphRunner``: a callable taking the graph's inputs (tensors, in order)
   and returning its outputs (tensors, in order). Non-runnable backends raise instead.
 
+A backend whose artifact can hold several graphs sharing their weights (ExecuTorch: one method per
+graph; LiteRT: one signature per graph) also provides ``lower_methods(specs, path, precision) ->
+{graph: coverage}`` and takes ``load(path, threads, method=graph)``; the bundle then writes the
+motion graphs of all canvases into one artifact.
+
 Imports of the runtimes are deferred into the functions, so ``edgevfi`` works without them.
 """
 

@@ -6,6 +6,7 @@ delegation (``DELEGATE`` nodes vs ops left to the builtin kernels).
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -81,9 +82,44 @@ def lower(spec: GraphSpec, path: Path, precision: str = "fp32") -> dict:
     return op_coverage(path)
 
 
-def load(path: Path, threads: int = 0) -> GraphRunner:
+def convert_signatures(specs: dict[str, GraphSpec], path: Path, quant_config=None) -> None:
+    """Several graphs into one ``.tflite``, a signature each (named by the dict's keys).
+
+    The motion graph per canvas holds the same weights, and the converter stores a constant buffer
+    once however many signatures use it: four motion graphs cost about one copy of the weights.
+    """
+    import litert_torch
+
+    converter = litert_torch
+    for name, spec in specs.items():
+        converter = converter.signature(name, spec.module.eval(), spec.example_inputs)
+    converter.convert(quant_config=quant_config).export(str(path))
+
+
+def signature_coverage(specs: dict[str, GraphSpec], quant_config=None) -> dict[str, dict]:
+    """:func:`op_coverage` of each graph, converted alone: the interpreter's Python API lists the
+    ops of the primary subgraph only, and each signature's graph is the same as converted alone."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = {}
+        for name, spec in specs.items():
+            alone = Path(tmp) / f"{name}.tflite"
+            convert(spec, alone, quant_config)
+            out[name] = op_coverage(alone)
+        return out
+
+
+def lower_methods(specs: dict[str, GraphSpec], path: Path, precision: str = "fp32") -> dict[str, dict]:
+    """:func:`lower` for several graphs sharing weights, as the signatures of one ``.tflite``."""
+    if precision != "fp32":
+        raise ValueError(f"LiteRT FP32 export does not take precision {precision!r}")
+    convert_signatures(specs, path)
+    return signature_coverage(specs)
+
+
+def load(path: Path, threads: int = 0, method: str | None = None) -> GraphRunner:
+    """``method``: the signature to run in a file holding several (``None``: the file's only one)."""
     interp = _interpreter(path, threads)
-    runner = interp.get_signature_runner()
+    runner = interp.get_signature_runner(method) if method else interp.get_signature_runner()
     # litert_torch names the signature inputs args_0.. in the order of the example inputs.
     in_details = runner.get_input_details()
     out_details = runner.get_output_details()

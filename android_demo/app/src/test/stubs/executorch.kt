@@ -3,6 +3,7 @@ package org.pytorch.executorch
 // Signatures of executorch-android (Module.kt / EValue.kt / Tensor.kt at v1.4.1; Module.java etc. at v1.0).
 class Module private constructor() {
     fun forward(vararg inputs: EValue): Array<EValue> = arrayOf()
+    fun execute(methodName: String, vararg inputs: EValue): Array<EValue> = arrayOf()
     fun loadMethod(methodName: String) {}
     fun destroy() {}
 

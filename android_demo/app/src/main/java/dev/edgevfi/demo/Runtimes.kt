@@ -28,7 +28,7 @@ object Runtimes {
 /**
  * An ExecuTorch `.pte` (XNNPACK-delegated) through `org.pytorch.executorch.Module`.
  *
- * `Module.load(path, loadMode, numThreads)` and `loadMethod` exist from executorch-android 1.0
+ * `Module.load(path, loadMode, numThreads)`, `loadMethod` and `execute(method, ...)` exist from executorch-android 1.0
  * (Java) through 1.4+ (Kotlin); `dataAsFloatArray` is the Kotlin property of the 1.4+ API and the
  * Kotlin view of `getDataAsFloatArray()` in the Java API, so this compiles against either.
  */
@@ -36,15 +36,17 @@ class EtGraphRunner(file: File, spec: GraphSpec, threads: Int) : GraphRunner {
     // mmap: weights are paged in from the pushed file instead of copied into the heap.
     private val module: Module = Module.load(file.path, Module.LOAD_MODE_MMAP, threads)
     private val shapes: List<LongArray> = spec.inputs.map { s -> LongArray(s.shape.size) { k -> s.shape[k].toLong() } }
+    // A bundle's motion graphs share one program (one method per canvas, weights stored once).
+    private val method: String = spec.method ?: "forward"
 
     init {
         // Counted in load time, not in the first timed call.
-        module.loadMethod("forward")
+        module.loadMethod(method)
     }
 
     override fun run(inputs: Array<FloatArray>): Array<FloatArray> {
         val args = Array(inputs.size) { k -> EValue.from(Tensor.fromBlob(inputs[k], shapes[k])) }
-        val out = module.forward(*args)
+        val out = module.execute(method, *args)
         return Array(out.size) { k -> out[k].toTensor().dataAsFloatArray }
     }
 
@@ -54,7 +56,8 @@ class EtGraphRunner(file: File, spec: GraphSpec, threads: Int) : GraphRunner {
 }
 
 /**
- * A LiteRT `.tflite` through the Interpreter API (CPU, XNNPACK by default) and its one signature.
+ * A LiteRT `.tflite` through the Interpreter API (CPU, XNNPACK by default): its one signature, or
+ * the graph's own (`GraphSpec.method`) in a file holding several.
  *
  * litert_torch names the signature inputs `args_0, args_1, ...` in the order of the example inputs
  * (as `export/backends/litert.py` relies on), so inputs and outputs are sorted by that suffix.
@@ -62,7 +65,8 @@ class EtGraphRunner(file: File, spec: GraphSpec, threads: Int) : GraphRunner {
  */
 class LiteRtGraphRunner(file: File, spec: GraphSpec, threads: Int) : GraphRunner {
     private val interpreter = Interpreter(file, Interpreter.Options().setNumThreads(threads))
-    private val key: String = interpreter.signatureKeys[0]
+    // A bundle's motion graphs share one file (one signature per canvas, weights stored once).
+    private val key: String = spec.method ?: interpreter.signatureKeys[0]
     private val inNames = bySuffix(interpreter.getSignatureInputs(key))
     private val outNames = bySuffix(interpreter.getSignatureOutputs(key))
     private val inTensors = inNames.map { interpreter.getInputTensorFromSignature(it, key) }

@@ -298,6 +298,30 @@ fun checkRunner(c: Checker, dir: File) {
     c.check(fineShifts.size == wantShifts.size) { "runner fine: ${fineShifts.size} windows, want ${wantShifts.size}" }
     for (w in 0 until Math.min(fineShifts.size, wantShifts.size)) c.ints("runner fine window $w shifts", fineShifts[w], j.ints("fine", "shifts", w))
     c.floats("runner fine frame", fineFrame, j.doubles("fine", "out"))
+    // A portrait frame on the landscape canvas: both motion passes on the transposed frames, the
+    // motion transposed back with x/y swapped, the frame Python's.
+    val phw = j.ints("portrait", "frame_hw")
+    val pimg0 = formulaImage(3, phw[0], phw[1], j.ints("portrait", "img0_formula"))
+    val pimg1 = formulaImage(3, phw[0], phw[1], j.ints("portrait", "img1_formula"))
+    val pwant = j.ints("portrait", "canvas_hw")
+    val portraitGraphs = fine.associate { fc ->
+        val input = if (fc.h == pwant[1] && fc.w == pwant[0]) j.doubles("portrait", "canvas_input") else null
+        fc.graphName to FakeMotion(j.floats("fine", "m0"), j.floats("fine", "m1"), input, c)
+    }
+    val portraitRunner = TiledRunner(
+        FakeMotion(j.floats("m0"), j.floats("m1"), j.doubles("portrait", "canvas0"), c), FakeSynth(shapes.tile, ms[0]), fineShapes, portraitGraphs
+    )
+    val portraitPair = portraitRunner.prepare(pimg0, pimg1, phw[0], phw[1])
+    c.ints("runner portrait canvas", intArrayOf(portraitPair.canvas.h, portraitPair.canvas.w), pwant)
+    c.floats("runner portrait motion", portraitPair.m0, j.doubles("portrait", "m0"))
+    val portraitShifts = ArrayList<IntArray>()
+    val portraitFrame = portraitRunner.synthesize(portraitPair, j.double("portrait", "t"), portraitShifts)
+    val pShifts = j.list("portrait", "shifts")
+    c.check(portraitShifts.size == pShifts.size) { "runner portrait: ${portraitShifts.size} windows, want ${pShifts.size}" }
+    for (w in 0 until Math.min(portraitShifts.size, pShifts.size)) {
+        c.ints("runner portrait window $w shifts", portraitShifts[w], j.ints("portrait", "shifts", w))
+    }
+    c.floats("runner portrait frame", portraitFrame, j.doubles("portrait", "out"))
     // With no motion and a synth that returns its crop, the blend must give back the frame: the
     // weights are a partition of unity over every pixel.
     val still = TiledRunner(ZeroMotion(ms[0] * ms[1] * ms[2]), EchoSynth(), shapes)
@@ -461,7 +485,9 @@ fun checkManifest(c: Checker, path: String, summaryOut: String?, benchOut: Strin
         for (g in listOf("motion") + fineNames + listOf("synth")) {
             val spec = m.graph(b, g)
             fun io(xs: List<TensorSpec>) = xs.map { linkedMapOf<String, Any?>("name" to it.name, "shape" to it.shape.toList(), "dtype" to it.dtype) }
-            graphs[g] = linkedMapOf<String, Any?>("file" to spec.file, "macs" to spec.macs, "inputs" to io(spec.inputs), "outputs" to io(spec.outputs))
+            graphs[g] = linkedMapOf<String, Any?>(
+                "file" to spec.file, "method" to spec.method, "macs" to spec.macs, "inputs" to io(spec.inputs), "outputs" to io(spec.outputs)
+            )
         }
         backends[b] = linkedMapOf<String, Any?>("warp_impl" to m.warpImpl(b), "graphs" to graphs)
     }

@@ -30,6 +30,9 @@ object ManifestKeys {
     /** Keys of one graph record. */
     val GRAPH = listOf("file", "inputs", "outputs", "macs")
 
+    /** Optional key of a graph record: its method / signature in a file holding several graphs. */
+    const val METHOD = "method"
+
     /** Keys of one input/output record. */
     val TENSOR = listOf("name", "shape", "dtype")
 
@@ -58,8 +61,18 @@ class TensorSpec(val name: String, val shape: IntArray, val dtype: String) {
         }
 }
 
-/** One static graph of a backend. */
-class GraphSpec(val name: String, val file: String, val inputs: List<TensorSpec>, val outputs: List<TensorSpec>, val macs: Long)
+/**
+ * One static graph of a backend. `method` names it inside `file` when the file holds several graphs
+ * sharing their weights (the motion canvases: ExecuTorch methods, LiteRT signatures), else null.
+ */
+class GraphSpec(
+    val name: String,
+    val file: String,
+    val inputs: List<TensorSpec>,
+    val outputs: List<TensorSpec>,
+    val macs: Long,
+    val method: String? = null
+)
 
 /** The parts of a bundle manifest the phone harness needs, checked when parsed. */
 class BundleManifest(
@@ -182,7 +195,12 @@ class BundleManifest(
                 j.string("backends", backend, "graphs", g, "file"),
                 tensors("inputs"),
                 tensors("outputs"),
-                j.long("backends", backend, "graphs", g, "macs")
+                j.long("backends", backend, "graphs", g, "macs"),
+                if (j.has("backends", backend, "graphs", g, ManifestKeys.METHOD)) {
+                    j.string("backends", backend, "graphs", g, ManifestKeys.METHOD)
+                } else {
+                    null
+                }
             )
         }
 

@@ -64,7 +64,8 @@ class RunnerShapes(
  * The tiled Runner of `edgevfi/runtime/runner.py` for static-shape graphs, batch 1.
  *
  * Per pair: both frames resized to the motion canvas, the motion graph once (and once more on a
- * fine canvas, with `fineMotion`'s graph for it, when [CanvasChoice] picks one). Per output time t:
+ * fine canvas, with `fineMotion`'s graph for it, when [CanvasChoice] picks one); a portrait frame on a
+ * landscape canvas (or the reverse) runs its motion transposed ([crossesCanvas]). Per output time t:
  * for every window of the [TilePlan], source crops displaced by the rounded window-mean motion,
  * the motion sampled onto those crops, the synth graph, and a raised-cosine blend normalised by
  * the weight sum. Frames are float32 CHW (3 x H x W) in [0, 1].
@@ -103,6 +104,21 @@ class TiledRunner(
         if (img0.size != n || img1.size != n) {
             throw IllegalArgumentException("expected two 3x${frameH}x$frameW frames, got ${img0.size} and ${img1.size} values")
         }
+        if (crossesCanvas(frameH, frameW, shapes.canvasH, shapes.canvasW)) {
+            val t = motionOf(transposeChw(img0, 3, frameH, frameW), transposeChw(img1, 3, frameH, frameW), frameW, frameH)
+            val c = t.canvas
+            val dc = shapes.displacementChannels
+            return PairMotion(
+                img0, img1, frameH, frameW,
+                transposeMotion(t.m0, shapes.motionC, c.motionH, c.motionW, dc),
+                transposeMotion(t.m1, shapes.motionC, c.motionH, c.motionW, dc),
+                MotionCanvas(c.w, c.h, c.motionW, c.motionH)
+            )
+        }
+        return motionOf(img0, img1, frameH, frameW)
+    }
+
+    private fun motionOf(img0: FloatArray, img1: FloatArray, frameH: Int, frameW: Int): PairMotion {
         val s = shapes
         val first = motionOn(s.canvas, motion, img0, img1, frameH, frameW)
         val k = CanvasChoice.pick(
@@ -181,6 +197,38 @@ class TiledRunner(
     }
 
     companion object {
+        /**
+         * Whether a frame is portrait on a landscape canvas or landscape on a portrait one
+         * (`edgevfi.runtime.runner.crosses_canvas`): its motion then runs on the transposed frames.
+         */
+        fun crossesCanvas(frameH: Int, frameW: Int, canvasH: Int, canvasW: Int): Boolean =
+            frameH != frameW && canvasH != canvasW && (frameH > frameW) != (canvasH > canvasW)
+
+        /** A C x H x W tensor as C x W x H. */
+        fun transposeChw(x: FloatArray, c: Int, h: Int, w: Int): FloatArray {
+            val out = FloatArray(x.size)
+            for (ch in 0 until c) {
+                val base = ch * h * w
+                for (y in 0 until h) for (xx in 0 until w) out[base + xx * h + y] = x[base + y * w + xx]
+            }
+            return out
+        }
+
+        /**
+         * Motion of the transposed frames (C x h x w) as motion of the frames (C x w x h): the map
+         * transposed, every x/y displacement pair swapped (`edgevfi.ops.tiles.transpose_motion`).
+         */
+        fun transposeMotion(m: FloatArray, c: Int, h: Int, w: Int, displacementChannels: Int): FloatArray {
+            val t = transposeChw(m, c, h, w)
+            val plane = h * w
+            for (p in 0 until displacementChannels / 2) {
+                val x = t.copyOfRange(2 * p * plane, (2 * p + 1) * plane)
+                System.arraycopy(t, (2 * p + 1) * plane, t, 2 * p * plane, plane)
+                System.arraycopy(x, 0, t, (2 * p + 1) * plane, plane)
+            }
+            return t
+        }
+
         /** Add `tile * w` into `out` (3 x H x W) and `w` into `weight` where the window meets the frame (`_accumulate`). */
         fun accumulate(out: FloatArray, weight: FloatArray, H: Int, W: Int, tile: FloatArray, w: FloatArray, region: Region) {
             val ty0 = Math.max(0, -region.y0)
