@@ -154,7 +154,7 @@ def test_int8_fine_motion_graph_shares_the_motion_file_and_runs_close_to_fp32(in
 def test_int8_bundle_runs_close_to_fp32(int8, backend):
     bundle, _, model = int8
     runtime = BundleBackend(load_bundle(bundle, backend), backend, threads=1)
-    reference = Runner(EagerBackend(model, max_batch=1, canvas_hw=CANVAS, tile=TILE))
+    reference = Runner(EagerBackend(model, max_batch=1, canvas_hw=CANVAS, tile=TILE, fine_canvases=(FINE,)))
     img0, img1 = moving_pair(70, 150)
     ref = dict(zip((0.5, 0.9, 0.55), reference.interpolate(img0, img1, [0.5, 0.9, 0.55]), strict=True))
     out = dict(zip((0.5, 0.9), Runner(runtime).interpolate(img0, img1, [0.5, 0.9]), strict=True))
