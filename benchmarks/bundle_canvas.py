@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -34,11 +35,20 @@ from export import latency  # noqa: E402
 from export.bundle import BundleBackend, load_bundle  # noqa: E402
 
 
-def score(runner: Runner, folders: list[Path], motion: list[float] | None = None) -> dict:
-    """Mean PSNR / SSIM of ``runner`` on ``folders``, per bucket, each triplet's score and canvas."""
+def score(
+    runner: Runner,
+    folders: list[Path],
+    motion: list[float] | None = None,
+    frames: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> dict:
+    """Mean PSNR / SSIM of ``runner`` on ``folders``, per bucket, each triplet's score and canvas.
+
+    ``frames`` turns each loaded (1, 3, H, W) frame into the one scored (e.g. a portrait version)."""
     per = []
     for k, f in enumerate(folders):
         a, gt, b = (load_image(f / f"im{i}.png")[None] for i in (1, 2, 3))
+        if frames is not None:
+            a, gt, b = frames(a), frames(gt), frames(b)
         pair = runner.prepare(a, b)
         pred = quantize_8bit(runner.synthesize(pair, 0.5))
         m = motion[k] if motion else motion_magnitude(pair.m0, pair.canvas_hw, tuple(gt.shape[-2:]))

@@ -24,11 +24,13 @@ HERE = Path(__file__).resolve().parent
 # Import the packages before this folder joins the path: benchmarks/export.py would shadow `export`.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
-from edgevfi.data.triplets import find_triplets, load_image  # noqa: E402
+from edgevfi.data.triplets import find_triplets  # noqa: E402
 from edgevfi.io import atomic_output  # noqa: E402
-from edgevfi.metrics import psnr, quantize_8bit, ssim  # noqa: E402
 from edgevfi.runtime import Runner  # noqa: E402
 from export.bundle import BundleBackend, load_bundle  # noqa: E402
+
+sys.path.append(str(HERE))
+from bundle_canvas import score  # noqa: E402
 
 # (label, frames, transposed motion): "turned" frames are the clips a quarter turn round (their motion
 # turns too), "cropped" ones a 9:16 centre crop at full height (portrait framing, motion as filmed).
@@ -52,18 +54,6 @@ def portrait(x: torch.Tensor, frames: str) -> torch.Tensor:
     return x
 
 
-def score(runner: Runner, folders: list[Path], frames: str) -> dict:
-    """Mean PSNR / SSIM (8-bit rounded) of ``runner`` on ``folders``, each frame made portrait by ``frames``."""
-    per = []
-    for f in folders:
-        a, gt, b = (portrait(load_image(f / f"im{i}.png")[None], frames) for i in (1, 2, 3))
-        pair = runner.prepare(a, b)
-        pred = quantize_8bit(runner.synthesize(pair, 0.5))
-        per.append({"path": str(f), "psnr": psnr(pred, gt), "ssim": ssim(pred, gt), "canvas": list(pair.canvas_hw)})
-    n = len(per)
-    return {"psnr": sum(r["psnr"] for r in per) / n, "ssim": sum(r["ssim"] for r in per) / n, "per_triplet": per}
-
-
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("bundle", type=Path)
@@ -80,7 +70,7 @@ def main() -> int:
     for name in [b.strip() for b in args.backend.split(",") if b.strip()]:
         backend = BundleBackend(load_bundle(args.bundle, name), name, args.threads)
         for way, frames, transpose in WAYS:
-            r = score(Runner(backend, transpose_crossing=transpose), folders, frames)
+            r = score(Runner(backend, transpose_crossing=transpose), folders, frames=lambda x, f=frames: portrait(x, f))
             rows.append({"backend": name, "frames": way, **r})
             print(f"{name} {way}: {r['psnr']:.3f} dB", file=sys.stderr, flush=True)
 
