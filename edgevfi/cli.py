@@ -1021,7 +1021,9 @@ def build_parser() -> argparse.ArgumentParser:
         "768x448,960x544,1280x736 for models with a 1280 fine canvas)",
     )
     s.add_argument("--tile", type=int, default=448, help="synthesis window in pixels, halo included (default 448)")
-    s.add_argument("--warp", choices=("scatter", "window"), help="override the per-backend warp variant")
+    s.add_argument(
+        "--warp", choices=("scatter", "window", "separable"), help="override the per-backend splatting variant"
+    )
     s.add_argument(
         "--route", metavar="FAST,ACCURATE", help="a routed bundle: two shipped models + the assessor (VFI-DPA)"
     )

@@ -40,6 +40,7 @@ from export.graphs import (
     is_motion_graph,
     motion_graph_name,
     resolve_fine_canvases,
+    with_warp,
 )
 
 FORMAT = "edgevfi-bundle"
@@ -151,6 +152,10 @@ def write_bundle(
             if warp and warp != impl:
                 impl, reason = warp, f"--warp {warp} (default for {name}: {impl}, {reason})"
             entry = {"warp_impl": impl, "warp_reason": reason, "runnable": mod.RUNNABLE, "graphs": graphs}
+            radius = getattr(with_warp(model, impl).config, "splat_radius", None)
+            if impl != "scatter" and radius is not None:
+                # The residual-motion range (px per axis) of the gather/scatter-free splatting.
+                entry["warp_radius"] = radius
             if getattr(model.config, "route_mode", "all") != "all":
                 entry["route_mode"], entry["route_reason"] = ROUTE_VARIANTS[name]
             if backend_info is not None:

@@ -8,8 +8,8 @@
   shifts and ``t`` → the tile at time ``t``.
 
 Which warping implementation a backend gets is data (:data:`WARP_VARIANTS`), with the measured
-reason: the scatter reference where the runtime runs scatter-add correctly, the gather/scatter-free
-window ops where it does not (or where they let the whole graph be delegated).
+reason: the scatter reference where the runtime runs scatter-add well, the gather/scatter-free
+separable splatting where it does not (or where it lets the whole graph be delegated).
 """
 
 from __future__ import annotations
@@ -22,15 +22,24 @@ from torch import Tensor, nn
 
 from edgevfi import models
 from edgevfi.models.base import TwoStageModel, round_up
+from edgevfi.ops.warp import SPLAT_IMPLS
 from edgevfi.runtime.tiles import DEFAULT_TILE  # re-exported: the bundles' default window
 
 #: backend → (warp implementation of its synth graph, why). ``torch`` is the eager reference.
 WARP_VARIANTS: dict[str, tuple[str, str]] = {
     "torch": ("scatter", "eager reference"),
     "onnx": ("scatter", "the dynamo exporter lowers scatter-add exactly and onnxruntime runs it (reference path)"),
-    "et": ("scatter", "ExecuTorch runs scatter-add (portable kernel); the window variant would clamp motion"),
-    "litert": ("window", "LiteRT converts scatter-add but fails at run time (deps.md)"),
-    "coreml": ("window", "Core ML rejects index_add / bitwise and (deps.md)"),
+    "et": (
+        "separable",
+        "scatter-add is a single-threaded portable kernel in ExecuTorch; the separable splatting (R=12) is "
+        "delegated to XNNPACK, faster at the same val PSNR (benchmarks/warp_variants.py)",
+    ),
+    "litert": (
+        "separable",
+        "LiteRT converts scatter-add but fails at run time (deps.md); separable R=12 matches scatter on val, "
+        "the 2-D window at R=4 did not (benchmarks/warp_variants.py)",
+    ),
+    "coreml": ("separable", "Core ML rejects index_add / bitwise and (deps.md); separable as LiteRT"),
 }
 
 #: backend → APR routing of a routed model's synth graph, and why ("all"-mode models stay "all").
@@ -96,7 +105,7 @@ class SynthGraph(nn.Module):
 
 
 def with_warp(model: TwoStageModel, warp_impl: str, route_mode: str | None = None) -> TwoStageModel:
-    """The same weights with another warping implementation (``scatter`` or ``window``) and, for a
+    """The same weights with another splatting implementation (``scatter``, ``window`` or ``separable``) and, for a
     routed APR model, another routing implementation (``router`` or ``topk``)."""
     changes = {}
     if hasattr(model.config, "warp_impl") and model.config.warp_impl != warp_impl:
@@ -246,8 +255,8 @@ def build_graphs(
             f"tile {tile} must be a multiple of {c.align} and canvas {canvas} of {c.canvas_multiple} for {c.family}"
         )
     warp = warp or WARP_VARIANTS[backend][0]
-    if warp not in ("scatter", "window"):
-        raise ValueError(f"unknown warp implementation {warp!r} (scatter or window)")
+    if warp not in SPLAT_IMPLS:
+        raise ValueError(f"unknown warp implementation {warp!r} ({', '.join(SPLAT_IMPLS)})")
     fine_canvases = resolve_fine_canvases(model, canvas, fine_canvases)
     variant = with_warp(model.eval(), warp, ROUTE_VARIANTS[backend][0])
     specs = {}

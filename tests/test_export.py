@@ -78,6 +78,9 @@ def test_manifest_records_shapes_hashes_and_coverage(exported):
     assert set(m["files"]) == on_disk
     for name, entry in m["backends"].items():
         assert entry["warp_impl"] == WARP_VARIANTS[name][0]
+        # The clamp of a gather/scatter-free splatting is recorded; the exact scatter has none.
+        expected_radius = None if entry["warp_impl"] == "scatter" else model.config.separable_radius
+        assert entry.get("warp_radius") == expected_radius
         for g in entry["graphs"].values():
             assert g["coverage"]["total"] > 0 and g["macs"] > 0
     # ExecuTorch and LiteRT keep both motion graphs in one file (a method / signature each), with each

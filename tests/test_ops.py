@@ -14,7 +14,10 @@ from edgevfi.ops import (
     forward_splat_with_weight,
     resize,
     resize_flow,
+    separable_splat_sum,
+    separable_splat_with_weight,
     splat_sum,
+    splat_sum_variant,
     window_splat,
     window_splat_sum,
     window_splat_with_weight,
@@ -300,3 +303,75 @@ def test_downsample_equals_antialiased_interpolate(factor, hw):
     want = F.interpolate(x, size=(hw[0] // factor, hw[1] // factor), mode="bilinear", antialias=True)
     assert torch.allclose(downsample(x, factor), want, atol=1e-6)
     assert torch.allclose(downsample(x, factor, downsample_kernel(factor, 3)), want, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- separable splatting
+
+
+@pytest.mark.parametrize(("shape", "radius", "seed"), CASES, ids=[f"{h}x{w}-R{r}" for (h, w), r, _ in CASES])
+def test_separable_splat_matches_reference_when_rows_share_vertical_motion(
+    shape: tuple[int, int], radius: int, seed: int
+) -> None:
+    # The row pass never mixes rows, so with a vertical displacement that depends only on the row
+    # (any horizontal one) every intermediate pixel carries its sources' exact vertical displacement.
+    # Gradients are compared for that row-wise parameter: per pixel, the separable pass hands each
+    # row's shared displacement gradient out differently. In float64: the mean vertical
+    # displacement is a ratio, and the normalised splat multiplies its float32 rounding by 1/den.
+    g = torch.Generator().manual_seed(200 + seed)
+    H, W = shape
+    R = radius
+    img = torch.rand(2, 3, H, W, generator=g).double().requires_grad_()
+    fx = ((torch.rand(2, 1, H, W, generator=g) * 2 - 1) * R).double().requires_grad_()
+    fy = ((torch.rand(2, 1, H, 1, generator=g) * 2 - 1) * R).double().requires_grad_()
+    weight = (torch.rand(2, 1, H, W, generator=g) + 0.05).double().requires_grad_()
+
+    def flow(fx: Tensor, fy: Tensor) -> Tensor:
+        return torch.cat([fx, fy.expand_as(fx)], 1)
+
+    _compare(
+        lambda v, x, y: splat_sum(v, flow(x, y)), lambda v, x, y: separable_splat_sum(v, flow(x, y), R), [img, fx, fy], g
+    )
+    _compare(
+        lambda i, x, y, w: torch.cat(forward_splat_with_weight(i, flow(x, y), w), 1),
+        lambda i, x, y, w: torch.cat(separable_splat_with_weight(i, flow(x, y), w, radius=R), 1),
+        [img, fx, fy, weight],
+        g,
+        grad_rel=True,
+    )
+
+
+def test_separable_splat_shares_the_mean_vertical_motion_where_rows_meet() -> None:
+    # Row 2: A (x=0, value 1) moves right, B (x=2, value 3) moves left and down, C (x=1, value 0)
+    # stays. All three meet at (2, 1) after the row pass; their mean vertical displacement is 1/3,
+    # so the column pass moves the sum 4 a third of a pixel down. The reference moves B alone.
+    values = torch.zeros(1, 1, 5, 3)
+    flow = torch.zeros(1, 2, 5, 3)
+    values[0, 0, 2, 0], flow[0, :, 2, 0] = 1.0, torch.tensor([1.0, 0.0])
+    values[0, 0, 2, 2], flow[0, :, 2, 2] = 3.0, torch.tensor([-1.0, 1.0])
+    out = separable_splat_sum(values, flow, 1)[0, 0]
+    assert out[2, 1].item() == pytest.approx(8 / 3, abs=1e-6)
+    assert out[3, 1].item() == pytest.approx(4 / 3, abs=1e-6)
+    assert out.sum().item() == pytest.approx(4.0, abs=1e-6)
+    ref = splat_sum(values, flow)[0, 0]
+    assert ref[2, 1].item() == pytest.approx(1.0) and ref[3, 1].item() == pytest.approx(3.0)
+
+
+def test_separable_splat_conserves_mass_for_interior_flows() -> None:
+    g = torch.Generator().manual_seed(7)
+    values = torch.zeros(2, 3, 12, 14)
+    values[..., 3:-3, 3:-3] = torch.rand(2, 3, 6, 8, generator=g)
+    flow = (torch.rand(2, 2, 12, 14, generator=g) * 2 - 1) * 3  # |flow| ≤ 3 from ≥ 3 px inside stays inside
+    out = separable_splat_sum(values, flow, 3)
+    assert torch.allclose(out.sum((-2, -1)), values.sum((-2, -1)), atol=1e-4)
+
+
+@pytest.mark.parametrize("impl", ["scatter", "window", "separable"])
+def test_splat_sum_variant_clamps_to_its_range(impl: str) -> None:
+    # A 5-px displacement: scatter moves it all the way; the gather-free variants clamp it to R = 2.
+    values = torch.zeros(1, 1, 3, 9)
+    values[0, 0, 1, 1] = 1.0
+    flow = _const_flow(5.0, 0.0, 3, 9)
+    out = splat_sum_variant(values, flow, impl, 2)[0, 0]
+    assert out[1, 6 if impl == "scatter" else 3].item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="unknown splatting implementation"):
+        splat_sum_variant(values, flow, "nearest", 2)

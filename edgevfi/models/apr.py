@@ -40,7 +40,7 @@ from edgevfi.models.blocks import (
     conv,
     per_block,
 )
-from edgevfi.ops.warp import forward_splat_with_weight, window_splat_with_weight
+from edgevfi.ops.warp import forward_splat_variant
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,14 @@ class APRConfig(ModelConfig):
     # k = keep ratio × patches: gather k patches, run the block on them, put them back) — equal to
     # "router" whenever the router picks at most k patches, with a real saving.
     route_mode: str = "all"
-    warp_impl: str = "scatter"  # or "window"
+    warp_impl: str = "scatter"  # or "window" / "separable" (edgevfi.ops.warp.SPLAT_IMPLS)
     window_radius: int = 4
+    separable_radius: int = 12
+
+    @property
+    def splat_radius(self) -> int:
+        """Displacement range (px per axis) of the gather/scatter-free splatting ``warp_impl`` names."""
+        return self.separable_radius if self.warp_impl == "separable" else self.window_radius
 
 
 def to_patches(x: Tensor, cells: int) -> tuple[Tensor, tuple[int, int, int]]:
@@ -138,10 +144,7 @@ class APRVFI(TwoStageModel):
 
     def _splat(self, x: Tensor, disp: Tensor) -> tuple[Tensor, Tensor]:
         c = self.config
-        if c.warp_impl == "window":
-            r = c.window_radius
-            return window_splat_with_weight(x, disp.clamp(-r, r), None, radius=r)
-        return forward_splat_with_weight(x, disp, None)
+        return forward_splat_variant(x, disp, c.warp_impl, c.splat_radius)
 
     def synthesize(self, src0, src1, mot0, mot1, shift0, shift1, t) -> Tensor:
         c = self.config

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from edgevfi.models.base import ModelConfig, TwoStageModel, residual_displacement
 from edgevfi.models.blocks import FlowPyramid, QuarterDecoder, QuarterEncoder, RefineBlock, conv, per_block
-from edgevfi.ops.warp import splat_sum, window_splat_sum
+from edgevfi.ops.warp import splat_sum_variant
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,15 @@ class SVMVConfig(ModelConfig):
     width: int = 32
     inner: int | tuple[int, ...] = 48  # one width for every refine block, or one per block (pruned)
     blocks: int = 3
-    warp_impl: str = "scatter"  # or "window"
+    warp_impl: str = "scatter"  # or "window" / "separable" (edgevfi.ops.warp.SPLAT_IMPLS)
     window_radius: int = 4
+    separable_radius: int = 12
     eps: float = 1e-4
+
+    @property
+    def splat_radius(self) -> int:
+        """Displacement range (px per axis) of the gather/scatter-free splatting ``warp_impl`` names."""
+        return self.separable_radius if self.warp_impl == "separable" else self.window_radius
 
 
 class SVMV(TwoStageModel):
@@ -80,10 +86,7 @@ class SVMV(TwoStageModel):
 
     def _splat_sum(self, x: Tensor, disp: Tensor) -> Tensor:
         c = self.config
-        if c.warp_impl == "window":
-            r = c.window_radius
-            return window_splat_sum(x, disp.clamp(-r, r), radius=r)
-        return splat_sum(x, disp)
+        return splat_sum_variant(x, disp, c.warp_impl, c.splat_radius)
 
     def synthesize(self, src0, src1, mot0, mot1, shift0, shift1, t) -> Tensor:
         c = self.config

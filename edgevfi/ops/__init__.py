@@ -1,12 +1,16 @@
-"""Differentiable image ops: backward warping, forward splatting (reference and gather-free), resizing."""
+"""Differentiable image ops: backward warping, forward splatting (reference, gather-free window and separable), resizing."""
 
 from edgevfi.ops.warp import (
     backward_warp,
     forward_splat,
+    forward_splat_variant,
     forward_splat_with_weight,
     resize,
     resize_flow,
+    separable_splat_sum,
+    separable_splat_with_weight,
     splat_sum,
+    splat_sum_variant,
     window_splat,
     window_splat_sum,
     window_splat_with_weight,
@@ -16,10 +20,14 @@ from edgevfi.ops.warp import (
 __all__ = [
     "backward_warp",
     "forward_splat",
+    "forward_splat_variant",
     "forward_splat_with_weight",
     "resize",
     "resize_flow",
+    "separable_splat_sum",
+    "separable_splat_with_weight",
     "splat_sum",
+    "splat_sum_variant",
     "window_splat",
     "window_splat_sum",
     "window_splat_with_weight",
