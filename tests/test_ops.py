@@ -329,7 +329,10 @@ def test_separable_splat_matches_reference_when_rows_share_vertical_motion(
         return torch.cat([fx, fy.expand_as(fx)], 1)
 
     _compare(
-        lambda v, x, y: splat_sum(v, flow(x, y)), lambda v, x, y: separable_splat_sum(v, flow(x, y), R), [img, fx, fy], g
+        lambda v, x, y: splat_sum(v, flow(x, y)),
+        lambda v, x, y: separable_splat_sum(v, flow(x, y), R),
+        [img, fx, fy],
+        g,
     )
     _compare(
         lambda i, x, y, w: torch.cat(forward_splat_with_weight(i, flow(x, y), w), 1),

@@ -1,4 +1,4 @@
-"""Differentiable image ops: backward warping, forward splatting (reference, gather-free window and separable), resizing."""
+"""Differentiable image ops: backward warping, forward splatting (reference, window, separable), resizing."""
 
 from edgevfi.ops.warp import (
     backward_warp,
