@@ -57,17 +57,23 @@ def variant_model(model: models.TwoStageModel, impl: str, radius: int) -> models
     return with_warp(models.with_config(model, **{key: radius}), impl)
 
 
-def synth_ms(model: models.TwoStageModel, backend: str, threads: int, runs: int) -> float:
-    """p50 ms of one call of ``model``'s synthesis graph (448-px window) lowered for ``backend``."""
+def synth_ms(model: models.TwoStageModel, backend: str, threads: int, runs: int) -> float | None:
+    """p50 ms of one call of ``model``'s synthesis graph (448-px window) lowered for ``backend``;
+    ``None`` where the runtime cannot lower or run that variant (LiteRT's scatter)."""
     mod = backends.get(backend)
     specs = build_graphs(model, backend, tile=DEFAULT_TILE, warp=model.config.warp_impl, fine_canvases=())
     spec = specs["synth"]
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"synth{mod.SUFFIX}"
-        mod.lower(spec, path, "fp32")
-        run = mod.load(path, threads)
-        inputs = list(spec.example_inputs)
-        return summarize(time_calls(lambda: run(inputs), runs, warmup=2), keep_samples=False)["p50_ms"]
+        try:
+            mod.lower(spec, path, "fp32")
+            run = mod.load(path, threads)
+            inputs = list(spec.example_inputs)
+            samples = time_calls(lambda: run(inputs), runs, warmup=2)
+        except Exception as e:  # a runtime refusing a variant is a result, not a crash
+            print(f"{backend} {model.config.warp_impl}: fails ({str(e).splitlines()[0][:160]})", file=sys.stderr)
+            return None
+        return summarize(samples, keep_samples=False)["p50_ms"]
 
 
 def main() -> int:
@@ -117,7 +123,7 @@ def main() -> int:
     print("| --- | " + " | ".join("---:" for _ in cols) + " |")
     for row in rows:
         cells = [f"{row['psnr']:.3f}", f"{row['ssim']:.4f}"] if not args.no_quality else []
-        cells += [f"{row[f'{n}_ms']:.1f}" for n in names]
+        cells += ["fails" if row[f"{n}_ms"] is None else f"{row[f'{n}_ms']:.1f}" for n in names]
         print(f"| {row['variant']} | " + " | ".join(cells) + " |")
     if args.json:
         with atomic_output(args.json) as tmp:
