@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
-from edgevfi.models.base import TwoStageModel, static_canvas
+from edgevfi.models.base import SplattingConfig, TwoStageModel, static_canvas
 from export import backends
 from export.backends import GraphRunner
 from export.graphs import (
@@ -40,7 +40,6 @@ from export.graphs import (
     is_motion_graph,
     motion_graph_name,
     resolve_fine_canvases,
-    with_warp,
 )
 
 FORMAT = "edgevfi-bundle"
@@ -152,10 +151,9 @@ def write_bundle(
             if warp and warp != impl:
                 impl, reason = warp, f"--warp {warp} (default for {name}: {impl}, {reason})"
             entry = {"warp_impl": impl, "warp_reason": reason, "runnable": mod.RUNNABLE, "graphs": graphs}
-            radius = getattr(with_warp(model, impl).config, "splat_radius", None)
-            if impl != "scatter" and radius is not None:
+            if impl != "scatter" and isinstance(model.config, SplattingConfig):
                 # The residual-motion range (px per axis) of the gather/scatter-free splatting.
-                entry["warp_radius"] = radius
+                entry["warp_radius"] = model.config.splat_radius_for(impl)
             if getattr(model.config, "route_mode", "all") != "all":
                 entry["route_mode"], entry["route_reason"] = ROUTE_VARIANTS[name]
             if backend_info is not None:

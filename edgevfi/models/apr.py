@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from edgevfi.models.base import ModelConfig, TwoStageModel, residual_displacement
+from edgevfi.models.base import ModelConfig, SplattingConfig, TwoStageModel, residual_displacement
 from edgevfi.models.blocks import (
     FlowPyramid,
     QuarterDecoder,
@@ -44,7 +44,7 @@ from edgevfi.ops.warp import forward_splat_variant
 
 
 @dataclass(frozen=True)
-class APRConfig(ModelConfig):
+class APRConfig(ModelConfig, SplattingConfig):
     family: str = "apr"
     motion_widths: tuple[int, ...] = (128, 96, 64)
     motion_depth: int = 3
@@ -66,11 +66,6 @@ class APRConfig(ModelConfig):
     warp_impl: str = "scatter"  # or "window" / "separable" (edgevfi.ops.warp.SPLAT_IMPLS)
     window_radius: int = 4
     separable_radius: int = 12
-
-    @property
-    def splat_radius(self) -> int:
-        """Displacement range (px per axis) of the gather/scatter-free splatting ``warp_impl`` names."""
-        return self.separable_radius if self.warp_impl == "separable" else self.window_radius
 
 
 def to_patches(x: Tensor, cells: int) -> tuple[Tensor, tuple[int, int, int]]:

@@ -50,6 +50,20 @@ class ModelConfig:
         return asdict(self)
 
 
+class SplattingConfig:
+    """Radius rule of the forward splatting for configs with ``warp_impl``, ``window_radius`` and
+    ``separable_radius`` fields (APR, SVMV): the clamp (px per axis) of each gather/scatter-free variant."""
+
+    def splat_radius_for(self, warp_impl: str) -> int:
+        """The displacement range of the splatting ``warp_impl`` names (unused by ``scatter``)."""
+        return self.separable_radius if warp_impl == "separable" else self.window_radius  # type: ignore[attr-defined]
+
+    @property
+    def splat_radius(self) -> int:
+        """:meth:`splat_radius_for` this config's own ``warp_impl``."""
+        return self.splat_radius_for(self.warp_impl)  # type: ignore[attr-defined]
+
+
 def round_up(x: int, m: int) -> int:
     return int(math.ceil(x / m) * m)
 

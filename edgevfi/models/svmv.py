@@ -23,13 +23,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from edgevfi.models.base import ModelConfig, TwoStageModel, residual_displacement
+from edgevfi.models.base import ModelConfig, SplattingConfig, TwoStageModel, residual_displacement
 from edgevfi.models.blocks import FlowPyramid, QuarterDecoder, QuarterEncoder, RefineBlock, conv, per_block
 from edgevfi.ops.warp import splat_sum_variant
 
 
 @dataclass(frozen=True)
-class SVMVConfig(ModelConfig):
+class SVMVConfig(ModelConfig, SplattingConfig):
     family: str = "svmv"
     motion_widths: tuple[int, ...] = (128, 96, 64)
     motion_depth: int = 3
@@ -43,11 +43,6 @@ class SVMVConfig(ModelConfig):
     window_radius: int = 4
     separable_radius: int = 12
     eps: float = 1e-4
-
-    @property
-    def splat_radius(self) -> int:
-        """Displacement range (px per axis) of the gather/scatter-free splatting ``warp_impl`` names."""
-        return self.separable_radius if self.warp_impl == "separable" else self.window_radius
 
 
 class SVMV(TwoStageModel):

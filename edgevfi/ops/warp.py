@@ -350,24 +350,26 @@ def separable_splat_sum(values: Tensor, flow: Tensor, radius: int) -> Tensor:
     """
     _check(values, flow, "values")
     _check_radius(radius)
-    R = radius
-    H, W = values.shape[-2:]
-    # Row pass on the source zero-padded along x, carrying [values, fy, 1]: the last two channels
-    # give the mean vertical displacement of each intermediate pixel.
-    carry = F.pad(torch.cat([values, flow[:, 1:2], torch.ones_like(flow[:, :1])], 1), (R, R, 0, 0))
-    tx = _tents(F.pad(flow[:, 0:1], (R, R, 0, 0)), R)
-    rows: Tensor | None = None
-    for i, dx in enumerate(range(-R, R + 1)):
-        term = (carry * tx[i])[..., R - dx : R - dx + W]
-        rows = term if rows is None else rows + term
-    assert rows is not None
+    # Row pass carrying [values, fy, 1]: the last two channels give the mean vertical displacement
+    # of each intermediate pixel. Then the column pass moves the intermediate image by that mean.
+    carry = torch.cat([values, flow[:, 1:2], torch.ones_like(flow[:, :1])], 1)
+    rows = _axis_splat_sum(carry, flow[:, 0:1], radius, -1)
     moved, fy = rows[:, :-2], rows[:, -2:-1] / rows[:, -1:].clamp_min(1e-12)
-    # Column pass: the same on the intermediate image, zero-padded along y.
-    vp = F.pad(moved, (0, 0, R, R))
-    ty = _tents(F.pad(fy, (0, 0, R, R)), R)
+    return _axis_splat_sum(moved, fy, radius, -2)
+
+
+def _axis_splat_sum(values: Tensor, disp: Tensor, radius: int, dim: int) -> Tensor:
+    """One pass of :func:`separable_splat_sum`: move each pixel of ``values`` along ``dim`` (-1: x,
+    -2: y) by ``disp`` (B, 1, H, W) with the tent kernel, as ``2R+1`` shifted multiply-adds on the
+    source zero-padded along that axis (every shift a constant-size slice, as in :func:`window_splat_sum`)."""
+    R = radius
+    n = values.shape[dim]
+    pad = (R, R, 0, 0) if dim == -1 else (0, 0, R, R)
+    vp = F.pad(values, pad)
+    tents = _tents(F.pad(disp, pad), R)
     out: Tensor | None = None
-    for j, dy in enumerate(range(-R, R + 1)):
-        term = (vp * ty[j])[..., R - dy : R - dy + H, :]
+    for i, d in enumerate(range(-R, R + 1)):
+        term = (vp * tents[i]).narrow(dim, R - d, n)
         out = term if out is None else out + term
     assert out is not None
     return out
