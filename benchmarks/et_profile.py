@@ -5,7 +5,7 @@ time of every XNNPACK operator (``Convolution (NHWC, F32) IGEMM``, ``Slice (ND, 
 portable-kernel call (``native_call_*``) by kind. This is how we found what INT8 cannot speed up:
 the share that is not convolution.
 
-    python benchmarks/et_profile.py BUNDLE [--threads 2] [--runs 3]
+    python benchmarks/et_profile.py BUNDLE [--threads 2] [--runs 3] [--graph motion_736x1280 ...]
 """
 
 from __future__ import annotations
@@ -63,12 +63,21 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--top", type=int, default=12)
+    ap.add_argument(
+        "--graph",
+        action="append",
+        help="graph to profile (repeatable; default: motion and synth; fine canvases: motion_HxW)",
+    )
     args = ap.parse_args()
     bundle = load_bundle(args.bundle, "et")
     inputs = static_inputs(bundle, "et")
     m = bundle.manifest
     print(f"{args.bundle}: {m['model']['name']} {m['precision']}, et warp {m['backends']['et']['warp_impl']}")
-    for graph in ("motion", "synth"):
+    unknown = sorted(set(args.graph or ()) - set(inputs))
+    if unknown:
+        print(f"et_profile: no graph {', '.join(unknown)} in this bundle (it has {', '.join(inputs)})", file=sys.stderr)
+        return 2
+    for graph in args.graph or ("motion", "synth"):
         path, method = bundle.graph_file("et", graph), bundle.graph_method("et", graph)
         shares = profile_graph(path, inputs[graph], args.threads, args.runs, method)
         conv = sum(s for k, (s, _) in shares.items() if k.startswith(("Convolution", "Fully Connected")))
