@@ -162,6 +162,23 @@ def test_warped_cost_volumes_grow_a_trained_motion_stage_exactly(tmp_path):
         grow_checkpoint(path, {"motion_widths": [8, 8, 8, 8], "motion_refine_radii": [2, 1, 1]})
 
 
+def test_flow_pyramid_warm_start_from_a_blocks_own_flow_is_exact():
+    """Starting at block k from the flow the pyramid itself had before block k reproduces the full pass;
+    another init changes the result; start without init (or init without start) is refused."""
+    model = tiny_model("apr-s", motion_refine_radii=[2, 1])
+    a, b = moving_pair(64, 96)
+    with torch.no_grad():
+        full = model.flow(a, b)[0]
+        stages = model.flow.stage_flows(a, b)
+        for k in (1, 2):
+            assert torch.allclose(model.flow(a, b, stages[k - 1], k)[0], full, atol=1e-5)
+        shifted = model.flow(a, b, stages[0] + 4.0, 1)[0]
+    assert (shifted - full).abs().max() > 1e-3
+    for init, start in ((None, 1), (stages[0], 0), (stages[0], 3)):
+        with pytest.raises(ValueError, match="give init exactly when"):
+            model.flow(a, b, init, start)
+
+
 def test_pickle_checkpoint_refused(tmp_path):
     path = tmp_path / "m.pt"
     torch.save(tiny_model("apr-s").state_dict(), path)

@@ -255,8 +255,13 @@ class FlowPyramid(nn.Module):
         self.temperature = nn.Parameter(torch.tensor(100.0))
         self.out_channels = widths[-1]
 
-    def forward(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
-        flows, hidden = self._pyramid(img0, img1)
+    def forward(self, img0: Tensor, img1: Tensor, init: Tensor | None = None, start: int = 0) -> tuple[Tensor, Tensor]:
+        """Flow (both directions stacked) in canvas px at the last block's scale, and its hidden features.
+
+        ``init`` (both directions stacked, canvas px, any resolution) with ``start`` ≥ 1 skips the first
+        ``start`` blocks: block ``start`` refines ``init`` instead of the coarser blocks' estimate.
+        """
+        flows, hidden = self._pyramid(img0, img1, init, start)
         # The last block works at 1/scale of the canvas: express displacements in canvas pixels.
         return float(self.scales[-1]) * flows[-1], hidden
 
@@ -268,8 +273,12 @@ class FlowPyramid(nn.Module):
         flows, _ = self._pyramid(img0, img1)
         return [float(s) * f for f, s in zip(flows, self.scales, strict=True)]
 
-    def _pyramid(self, img0: Tensor, img1: Tensor) -> tuple[list[Tensor], Tensor]:
+    def _pyramid(
+        self, img0: Tensor, img1: Tensor, init: Tensor | None = None, start: int = 0
+    ) -> tuple[list[Tensor], Tensor]:
         """Each block's flow in pixels of that block's grid, and the last block's hidden features."""
+        if (init is None) != (start == 0) or not 0 <= start < len(self.blocks):
+            raise ValueError(f"start={start}: give init exactly when start is in 1..{len(self.blocks) - 1}")
         B = img0.shape[0]
         own = torch.cat([img0, img1], 0)
         other = swap_pair(own, B)
@@ -282,10 +291,15 @@ class FlowPyramid(nn.Module):
         # Training sums channels tap by tap (same values, faster backward); eval and export keep the
         # grouped convolution, which backends delegate.
         sums = self.training
-        corr = local_correlation(f, swap_pair(f, B), self.radius, self.corr_weight, sums)
         flows: list[Tensor] = []
+        if init is not None:
+            # Seed the grid of the block before ``start``, in that grid's pixels.
+            s = self.scales[start - 1]
+            flows.append(F.interpolate(init, size=(H // s, W // s), mode="bilinear", align_corners=False) / s)
+        else:
+            corr = local_correlation(f, swap_pair(f, B), self.radius, self.corr_weight, sums)
         hidden = None
-        for block, scale in zip(self.blocks, self.scales, strict=True):
+        for block, scale in zip(self.blocks[start:], self.scales[start:], strict=True):
             size = (H // scale, W // scale)
             kernel = getattr(self, f"down{scale}", None)
             a, b = downsample(own, scale, kernel), downsample(other, scale, kernel)
