@@ -11,9 +11,12 @@ For each triplet of the val set and the shipped default (or ``--checkpoint``), i
 * ``rife``: RIFE 4.25 itself;
 * ``colour fix``: ``own`` after the per-channel affine map to the truth that fits best (an upper bound on
   what removing a global colour/brightness bias would give);
+* ``own×1.1``: ``own`` with our displacements lengthened by 10 % (if our flow were merely too short, this
+  would score above ``own``);
 * ``EPE``: mean end-point error (frame pixels) of our ``F_{0→1}`` against RIFE's, where RIFE's is valid,
-  after each block of the motion pyramid; ``gain``: the least-squares factor from RIFE's flow to ours
-  (< 1: ours is too short).
+  after each block of the motion pyramid; ``gain``: the least-squares factor from RIFE's flow to ours,
+  ``back``: from ours to RIFE's. A flow that is only too short has ``gain`` < 1 and ``back`` > 1; two flows
+  that disagree by noise have both < 1 (regression dilution), so ``gain`` alone does not tell them apart.
 
 ``--train-crops N`` also reports EPE and gain on N training crops (``../shared/data``, as training samples
 them), to tell a model limit from a train/val shift.
@@ -47,7 +50,7 @@ from edgevfi.models.base import TwoStageModel, default_canvas
 from edgevfi.ops.tiles import resize_to
 from edgevfi.train.teacher import RIFEFlowTeacher, flow_to_motion_grid
 
-COLUMNS = ("own", "rife@grid", "rife@full", "rife@1/8", "rife@1/16", "rife", "colour fix")
+COLUMNS = ("own", "rife@grid", "rife@full", "rife@1/8", "rife@1/16", "rife", "colour fix", "own×1.1")
 
 
 def synthesize_full(
@@ -62,7 +65,7 @@ def synthesize_full(
     return out[..., p : p + H, p : p + W]
 
 
-def with_displacement(m: Tensor, disp: Tensor, valid: Tensor) -> Tensor:
+def with_displacement(m: Tensor, disp: Tensor, valid: Tensor | float) -> Tensor:
     """``m`` with its first displacement pair replaced by ``disp`` where ``valid``."""
     out = m.clone()
     out[:, :2] = valid * disp + (1 - valid) * m[:, :2]
@@ -90,11 +93,13 @@ def to_frame_pixels(m: Tensor, canvas_hw: tuple[int, int], frame_hw: tuple[int, 
     return to_frame_grid(m[:, :2], canvas_hw, frame_hw)
 
 
-def flow_agreement(ours: Tensor, ref: Tensor, valid: Tensor) -> tuple[float, float]:
-    """(mean end-point error, least-squares gain from ``ref`` to ``ours``) where ``valid``."""
+def flow_agreement(ours: Tensor, ref: Tensor, valid: Tensor) -> tuple[float, float, float]:
+    """(mean end-point error, least-squares gain from ``ref`` to ``ours``, and from ``ours`` to ``ref``)."""
     epe = float(((ours - ref).norm(dim=1, keepdim=True) * valid).sum() / valid.sum().clamp_min(1))
-    gain = float((ours * ref * valid).sum() / (ref * ref * valid).sum().clamp_min(1e-6))
-    return epe, gain
+    dot = (ours * ref * valid).sum()
+    gain = float(dot / (ref * ref * valid).sum().clamp_min(1e-6))
+    back = float(dot / (ours * ours * valid).sum().clamp_min(1e-6))
+    return epe, gain, back
 
 
 def smoothed(m: Tensor, factor: int) -> Tensor:
@@ -131,11 +136,13 @@ def diagnose(model: TwoStageModel, teacher: RIFEFlowTeacher, rife, a: Tensor, gt
         "rife": rife(a, b),
     }
     out["colour fix"] = colour_fixed(quantize_8bit(own), gt)
+    long0, long1 = (with_displacement(m, 1.1 * m[:, :2], 1.0) for m in (m0, m1))
+    out["own×1.1"] = synthesize_full(model, a, b, long0, long1, canvas)
     row = {k: psnr(quantize_8bit(v), gt) for k, v in out.items()}
     row["motion_px"] = motion_magnitude(m0, canvas, (H, W))
     stages = [to_frame_pixels(f[:1], canvas, (H, W)) for f in model.flow.stage_flows(a_c, b_c)]
     row["epe_blocks"] = [flow_agreement(s, f01, v0)[0] for s in stages]
-    row["epe_px"], row["gain"] = flow_agreement(stages[-1], f01, v0)
+    row["epe_px"], row["gain"], row["back"] = flow_agreement(stages[-1], f01, v0)
     return row
 
 
@@ -185,7 +192,7 @@ def main() -> None:
         rows.append(row)
         print(
             f"{row['path']:<28} motion {row['motion_px']:5.1f} EPE {row['epe_px']:5.2f} gain {row['gain']:4.2f} "
-            + " ".join(f"{c} {row[c]:.2f}" for c in COLUMNS),
+            f"back {row['back']:4.2f} " + " ".join(f"{c} {row[c]:.2f}" for c in COLUMNS),
             flush=True,
         )
 
@@ -197,13 +204,15 @@ def main() -> None:
     for label, members in groups:
         print(f"| {label} | {len(members)} | " + " | ".join(f"{mean(members, c):.2f}" for c in COLUMNS) + " |")
     blocks = len(rows[0]["epe_blocks"])
-    print(f"\nOur F01 vs RIFE's (frame px; gain: least-squares factor, < 1: ours too short), {blocks} blocks\n")
-    print("| motion | n | gain | " + " | ".join(f"EPE after block {k + 1}" for k in range(blocks)) + " |")
-    print("| --- | ---: | ---: |" + " ---: |" * blocks)
+    print(f"\nOur F01 vs RIFE's (frame px; least-squares gain RIFE → ours, back: ours → RIFE), {blocks} blocks\n")
+    print("| motion | n | gain | back | " + " | ".join(f"EPE after block {k + 1}" for k in range(blocks)) + " |")
+    print("| --- | ---: | ---: | ---: |" + " ---: |" * blocks)
     for label, members in groups:
         epes = [sum(r["epe_blocks"][k] for r in members) / len(members) for k in range(blocks)]
         print(
-            f"| {label} | {len(members)} | {mean(members, 'gain'):.2f} | " + " | ".join(f"{e:.2f}" for e in epes) + " |"
+            f"| {label} | {len(members)} | {mean(members, 'gain'):.2f} | {mean(members, 'back'):.2f} | "
+            + " | ".join(f"{e:.2f}" for e in epes)
+            + " |"
         )
     if args.train_crops:
         epe, gain = training_crop_agreement(model, teacher, Path(args.data).parent, args.train_crops)

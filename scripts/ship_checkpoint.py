@@ -18,6 +18,12 @@ The card records both sources; re-shipping a shipped model this way keeps its tr
 
 sets an inference setting kept in the shipped config (here the motion-adaptive canvas,
 ``ModelConfig.fine_canvas_side``; no tensor changes) and re-measures the card with it.
+
+The card's ``training`` is the run that made the weights; ``lineage`` lists the runs before it, newest
+first, each as ``{"sha256", "training", "val"}`` of the weights it shipped. A run's start point is found by
+the sha256 of its ``init`` file among the shipped card and its lineage, so a run started from an older
+shipped checkpoint gets that checkpoint's history (cards written before the sixteenth session nested it
+under ``training.init_from``; they are read and rewritten flat).
 """
 
 from __future__ import annotations
@@ -40,6 +46,30 @@ from edgevfi.runtime import EagerBackend, Runner
 from edgevfi.train.loop import with_motion_stage
 
 
+def _sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def card_history(card: dict | None) -> list[dict]:
+    """The card's own run followed by its lineage, newest first, flat (also from the older nested cards)."""
+    if not card:
+        return []
+    history = []
+    entry: dict | None = {k: card.get(k) for k in ("sha256", "training", "val")}
+    while entry:
+        training = dict(entry.get("training") or {})
+        nested = training.pop("init_from", None)
+        history.append({"sha256": entry.get("sha256"), "training": training, "val": entry.get("val")})
+        entry = nested
+    return history + list(card.get("lineage") or [])
+
+
+def lineage_from(history: list[dict], init_sha256: str | None) -> list[dict]:
+    """The runs that led to the weights with ``init_sha256`` (that one first), or [] if none shipped them."""
+    shas = [h["sha256"] for h in history]
+    return history[shas.index(init_sha256) :] if init_sha256 in shas else []
+
+
 def main(argv: list[str] | None = None) -> None:
     """Ship ``checkpoint`` as ``name``: weights and card into ``--weights-dir`` (the package's by default)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -59,8 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     motion_from = None
     if args.motion_from:
         model = with_motion_stage(model, args.motion_from)
-        digest = hashlib.sha256(Path(args.motion_from).read_bytes()).hexdigest()
-        motion_from = {"path": args.motion_from, "sha256": digest}
+        motion_from = {"path": args.motion_from, "sha256": _sha256(args.motion_from)}
     settings_changed = args.fine_canvas is not None and args.fine_canvas != model.config.fine_canvas_side
     if settings_changed:
         model = models.with_config(model, fine_canvas_side=args.fine_canvas)
@@ -73,15 +102,15 @@ def main(argv: list[str] | None = None) -> None:
     macs = count_macs(model, (720, 1280))
     dst = Path(args.weights_dir) / f"{args.name}.safetensors"
     dst.parent.mkdir(parents=True, exist_ok=True)
-    # A run that fine-tuned the shipped weights of this very name overwrites its own start point:
-    # keep the card of what it started from, so the full training history stays on record.
-    init_from = None
     old_card = dst.with_suffix(".json")
     old = json.loads(old_card.read_text()) if old_card.exists() else None
-    if old and run_cfg.get("init") and Path(run_cfg["init"]).resolve() == dst.resolve():
-        init_from = {"sha256": old.get("sha256"), "training": old.get("training"), "val": old.get("val")}
+    history = card_history(old)
     # Re-shipping the shipped file itself (a motion transplant): its training record is the old card's.
     reship = old is not None and src.resolve() == dst.resolve()
+    init = run_cfg.get("init")
+    init_sha256 = _sha256(init) if init and Path(init).is_file() else None
+    # A run that fine-tuned shipped weights (often the very file it now overwrites) keeps their history.
+    lineage = history[1:] if reship else lineage_from(history, init_sha256)
     if motion_from and reship:
         motion_from["replaced"] = {"sha256": old.get("sha256"), "val": old.get("val")}
     elif reship:
@@ -109,17 +138,17 @@ def main(argv: list[str] | None = None) -> None:
         "sha256": hashlib.sha256(dst.read_bytes()).hexdigest(),
         "motion_from": motion_from,
         "settings_changed": settings,
-        "training": old["training"]
+        "training": history[0]["training"]
         if reship
         else {
             "run": str(run_dir),
             "step": meta.get("extra", {}).get("step"),
             "config": run_cfg,
             "config_changes": config_changes,
-            "init_from": init_from,
+            "init_sha256": init_sha256,
             # A motion-stage warm start (TrainConfig.init_motion): which weights it copied.
             "init_motion_sha256": (
-                hashlib.sha256(Path(run_cfg["init_motion"]).read_bytes()).hexdigest()
+                _sha256(run_cfg["init_motion"])
                 if run_cfg.get("init_motion") and Path(run_cfg["init_motion"]).is_file()
                 else None
             ),
@@ -133,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
             "n": result["n"],
         },
         "measured": time.strftime("%Y-%m-%d"),
+        "lineage": lineage,
     }
     with atomic_output(dst.with_suffix(".json")) as tmp:
         tmp.write_text(json.dumps(card, indent=2) + "\n")

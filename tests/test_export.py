@@ -259,8 +259,16 @@ def test_correlation_as_grouped_conv_equals_reduction():
     n1 = torch.nn.functional.pad(channel_norm(f1) / 8**0.5, (2, 2, 2, 2))
     taps = [(n0 * n1[:, :, 2 + dy : 11 + dy, 2 + dx : 13 + dx]).sum(1) for dy in range(-2, 3) for dx in range(-2, 3)]
     assert torch.allclose(got, torch.stack(taps, 1), atol=1e-6)
-    # Training's per-tap reductions compute the same volume.
+    # Training's per-tap reductions compute the same volume, and (hand-written backward) the same gradients.
     assert torch.allclose(local_correlation(f0, f1, 2, channel_sums=True), got, atol=1e-6)
+    w = torch.randn(got.shape, generator=g)
+    grads = []
+    for sums in (False, True):
+        a, b = f0.clone().requires_grad_(), f1.clone().requires_grad_()
+        (local_correlation(a, b, 2, channel_sums=sums) * w).sum().backward()
+        grads.append((a.grad, b.grad))
+    for ref, fast in zip(*grads, strict=True):
+        assert torch.allclose(fast, ref, atol=1e-5)
 
 
 def test_routed_model_exports_static_topk_to_onnx(tmp_path):

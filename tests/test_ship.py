@@ -97,3 +97,47 @@ def test_reship_with_a_motion_adaptive_canvas_keeps_tensors_and_records(tmp_path
     assert card["settings_changed"]["replaced"] == {"sha256": first["sha256"], "val": first["val"]}
     assert card["training"] == first["training"] and card["sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
     assert card["macs_720p"]["total_fine"] > card["macs_720p"]["total"]
+
+
+def test_card_lineage_is_flat_and_follows_the_init_weights(tmp_path):
+    """Each shipped run lists the runs before it by the sha256 of its init, newest first, never nested."""
+    run = _val_and_run(tmp_path)
+    weights = tmp_path / "weights"
+    common = ["--val", str(tmp_path / "val"), "--weights-dir", str(weights)]
+    shipped = weights / "tiny.safetensors"
+
+    def ship_run(seed: int, init: Path | None) -> dict:
+        torch.manual_seed(seed)
+        ckpt = save_checkpoint(tiny_model("apr-s"), run / "final.safetensors", extra={"step": seed})
+        (run / "config.json").write_text(json.dumps({"model": "apr-s", "init": str(init) if init else None}))
+        _ship([str(ckpt), "tiny", *common])
+        return json.loads((weights / "tiny.json").read_text())
+
+    a = ship_run(1, None)
+    assert a["lineage"] == [] and a["training"]["init_sha256"] is None
+    a_copy = tmp_path / "a.safetensors"
+    a_copy.write_bytes(shipped.read_bytes())
+    b = ship_run(2, shipped)  # fine-tunes the shipped file it then replaces
+    entry = {k: a[k] for k in ("sha256", "training", "val")}
+    assert b["training"]["init_sha256"] == a["sha256"] and b["lineage"] == [entry]
+    c = ship_run(3, shipped)
+    assert [e["sha256"] for e in c["lineage"]] == [b["sha256"], a["sha256"]]
+    d = ship_run(4, a_copy)  # started from an older shipped checkpoint: b and c are not its history
+    assert d["lineage"] == [entry]
+
+    # A card in the older nested layout (training.init_from) is read and rewritten flat.
+    nested = dict(
+        c,
+        training={
+            **c["training"],
+            "init_from": {**c["lineage"][0], "training": {**c["lineage"][0]["training"], "init_from": c["lineage"][1]}},
+        },
+    )
+    del nested["lineage"]
+    (weights / "tiny.json").write_text(json.dumps(nested))
+    e = ship_run(5, a_copy)
+    assert e["lineage"] == [entry]
+    (weights / "tiny.json").write_text(json.dumps(nested))
+    _ship([str(shipped), "tiny", "--fine-canvas", "1280", *common])
+    reship = json.loads((weights / "tiny.json").read_text())
+    assert reship["training"] == c["training"] and reship["lineage"] == c["lineage"]

@@ -266,6 +266,41 @@ def test_stage_distillation_scores_every_motion_block_against_the_teacher(tmp_pa
         Trainer(bad, dataset=MovingTextures())
 
 
+def test_robust_distillation_is_the_log_of_each_pixels_end_point_error():
+    """distill_robust_px = c scores each pixel's EPE e as c·log(1 + e/c): large errors weigh less."""
+    from edgevfi.models import create
+    from edgevfi.models.base import default_canvas
+    from edgevfi.ops.tiles import resize_to
+    from edgevfi.train.loop import compute_loss
+
+    torch.manual_seed(0)
+    model = create("apr-s", **TINY["apr"])
+    item = MovingTextures()[3]
+    batch = {k: item[k][None] for k in ("img0", "img1", "gt")} | {"t": torch.full((1,), 0.5)}
+    H, W = batch["img0"].shape[-2:]
+    canvas = default_canvas((H, W), max(H, W), model.config.canvas_multiple)
+    scale = torch.tensor([canvas[1] / W, canvas[0] / H]).view(1, 2, 1, 1)
+
+    def teacher(img0, img1):  # a constant shift of (6, -4) frame px, valid everywhere
+        f01 = torch.tensor([6.0, -4.0]).view(1, 2, 1, 1).expand(img0.shape[0], 2, *img0.shape[-2:])
+        ones = torch.ones_like(f01[:, :1])
+        return f01, ones, -f01, ones
+
+    with torch.no_grad():
+        m0, m1 = model.motion(resize_to(batch["img0"], canvas), resize_to(batch["img1"], canvas))
+    target = torch.tensor([6.0, -4.0]).view(1, 2, 1, 1) * scale
+    epe = [(m[:, :2] - sign * target).pow(2).sum(1).add(1e-6).sqrt() for m, sign in ((m0, 1), (m1, -1))]
+    cfg = TrainConfig(train_parts="motion", distill_weight=1.0, motion_photometric_weight=0.0, half_canvas_prob=0.0)
+    scores = {}
+    for c in (0.0, 1.0, 4.0):
+        cfg.distill_robust_px = c
+        _, parts = compute_loss(model, batch, cfg, torch.Generator().manual_seed(0), teacher)
+        expected = sum((e if c == 0 else c * torch.log1p(e / c)).mean() for e in epe) / 2
+        assert parts["distill"] == pytest.approx(float(expected), rel=1e-4)
+        scores[c] = parts["distill"]
+    assert scores[1.0] < scores[4.0] < scores[0.0]
+
+
 def test_motion_transplant_brings_the_donors_motion_config(tmp_path):
     """with_motion_stage: a grown motion stage moves whole (config and new tensors); misfits are clear."""
     from edgevfi.checkpoint import save_checkpoint

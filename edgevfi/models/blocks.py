@@ -155,6 +155,43 @@ def correlation_weight(radius: int, channels: int) -> Tensor:
     return torch.ones((2 * radius + 1) ** 2, channels, 1, 1)
 
 
+class _TapSumCorrelation(torch.autograd.Function):
+    """The cost volume as one channel sum per tap, with a backward that accumulates in place.
+
+    Autograd's backward of the same loop allocates two full-size products and a zero-padded
+    slice gradient per tap; accumulating both gradients with ``addcmul_`` is about 3× faster on
+    CPU (forward 1.4×), and the correlation was about half of a motion-stage training step.
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, f0: Tensor, f1: Tensor, radius: int) -> Tensor:
+        H, W = f0.shape[-2:]
+        n = 2 * radius + 1
+        padded = F.pad(f1, (radius, radius, radius, radius))
+        out = f0.new_empty(f0.shape[0], n * n, H, W)
+        for k in range(n * n):
+            dy, dx = divmod(k, n)
+            torch.sum(f0 * padded[:, :, dy : dy + H, dx : dx + W], 1, out=out[:, k])
+        ctx.save_for_backward(f0, padded)
+        ctx.radius = radius
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor, Tensor, None]:
+        f0, padded = ctx.saved_tensors
+        R = ctx.radius
+        H, W = f0.shape[-2:]
+        n = 2 * R + 1
+        grad0, grad_padded = torch.zeros_like(f0), torch.zeros_like(padded)
+        for k in range(n * n):
+            dy, dx = divmod(k, n)
+            g = grad[:, k : k + 1]
+            grad0.addcmul_(g, padded[:, :, dy : dy + H, dx : dx + W])
+            grad_padded[:, :, dy : dy + H, dx : dx + W].addcmul_(g, f0)
+        return grad0, grad_padded[:, :, R : R + H, R : R + W], None
+
+
 def local_correlation(
     f0: Tensor, f1: Tensor, radius: int, weight: Tensor | None = None, channel_sums: bool = False
 ) -> Tensor:
@@ -164,15 +201,17 @@ def local_correlation(
     and quantizes everywhere; the per-tap channel sums are one grouped 1×1 convolution with constant
     ones (``weight``, a module buffer in :class:`FlowPyramid`), which XNNPACK delegates (81
     separate reductions it does not). Out-of-frame taps see zeros.
-    ``channel_sums`` computes the same sums as 81 plain reductions instead: about 3× faster forward
-    and backward in eager PyTorch on CPU (the grouped convolution's backward is slow), so training
-    uses it and exported graphs do not.
+    ``channel_sums`` computes the same sums as one plain reduction per tap with a hand-written
+    backward (:class:`_TapSumCorrelation`): several times faster than the grouped convolution in
+    eager PyTorch on CPU (its backward is slow), so training uses it and exported graphs do not.
     (B, (2R+1)², H, W).
     """
     # Per-pixel zero mean, unit norm: a correlation coefficient in [−1, 1] with real contrast
     # (post-activation features are mostly positive, so raw cosines all sit near 1).
     f0 = channel_norm(f0) / f0.shape[1] ** 0.5
     f1 = channel_norm(f1) / f1.shape[1] ** 0.5
+    if channel_sums:
+        return _TapSumCorrelation.apply(f0, f1, radius)
     H, W = f0.shape[-2:]
     padded = F.pad(f1, (radius, radius, radius, radius))
     shifts = [
@@ -180,8 +219,6 @@ def local_correlation(
         for dy in range(-radius, radius + 1)
         for dx in range(-radius, radius + 1)
     ]
-    if channel_sums:
-        return torch.stack([(f0 * shifted).sum(1) for shifted in shifts], 1)
     products = [f0 * shifted for shifted in shifts]
     if weight is None:
         weight = correlation_weight(radius, f0.shape[1])
