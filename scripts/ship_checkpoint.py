@@ -21,7 +21,8 @@ sets an inference setting kept in the shipped config (here the motion-adaptive c
 
 The card's ``training`` is the run that made the weights; ``lineage`` lists the runs before it, newest
 first, each as ``{"sha256", "training", "val"}`` of the weights it shipped. A run's start point is found by
-the sha256 of its ``init`` file among the shipped card and its lineage, so a run started from an older
+the sha256 of its ``init`` weights (as the run recorded them in ``init.json`` when it began) among the shipped
+card and its lineage, so a run started from an older
 shipped checkpoint gets that checkpoint's history (cards written before the sixteenth session nested it
 under ``training.init_from``; they are read and rewritten flat).
 """
@@ -107,8 +108,15 @@ def main(argv: list[str] | None = None) -> None:
     history = card_history(old)
     # Re-shipping the shipped file itself (a motion transplant): its training record is the old card's.
     reship = old is not None and src.resolve() == dst.resolve()
-    init = run_cfg.get("init")
-    init_sha256 = _sha256(init) if init and Path(init).is_file() else None
+    # Digests of the start weights: as the run recorded them when it began (edgevfi.train.loop writes
+    # init.json), else of the files at the configured paths now.
+    recorded = json.loads((run_dir / "init.json").read_text()) if (run_dir / "init.json").exists() else {}
+    starts = {
+        k: recorded.get(f"{k}_sha256")
+        or (_sha256(run_cfg[k]) if run_cfg.get(k) and Path(run_cfg[k]).is_file() else None)
+        for k in ("init", "init_motion")
+    }
+    init_sha256 = starts["init"]
     # A run that fine-tuned shipped weights (often the very file it now overwrites) keeps their history.
     lineage = history[1:] if reship else lineage_from(history, init_sha256)
     if motion_from and reship:
@@ -147,11 +155,7 @@ def main(argv: list[str] | None = None) -> None:
             "config_changes": config_changes,
             "init_sha256": init_sha256,
             # A motion-stage warm start (TrainConfig.init_motion): which weights it copied.
-            "init_motion_sha256": (
-                _sha256(run_cfg["init_motion"])
-                if run_cfg.get("init_motion") and Path(run_cfg["init_motion"]).is_file()
-                else None
-            ),
+            "init_motion_sha256": starts["init_motion"],
             "data": "real footage: ../shared/data/train (63 clips) + ../shared/data/videos (8 clips after "
             "excluding footage that overlaps evaluation benchmarks); never the val set",
         },

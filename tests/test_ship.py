@@ -106,10 +106,11 @@ def test_card_lineage_is_flat_and_follows_the_init_weights(tmp_path):
     common = ["--val", str(tmp_path / "val"), "--weights-dir", str(weights)]
     shipped = weights / "tiny.safetensors"
 
-    def ship_run(seed: int, init: Path | None) -> dict:
+    def ship_run(seed: int, init: Path | None, recorded: str | None = None) -> dict:
         torch.manual_seed(seed)
         ckpt = save_checkpoint(tiny_model("apr-s"), run / "final.safetensors", extra={"step": seed})
         (run / "config.json").write_text(json.dumps({"model": "apr-s", "init": str(init) if init else None}))
+        (run / "init.json").write_text(json.dumps({"init_sha256": recorded} if recorded else {}))
         _ship([str(ckpt), "tiny", *common])
         return json.loads((weights / "tiny.json").read_text())
 
@@ -124,6 +125,8 @@ def test_card_lineage_is_flat_and_follows_the_init_weights(tmp_path):
     assert [e["sha256"] for e in c["lineage"]] == [b["sha256"], a["sha256"]]
     d = ship_run(4, a_copy)  # started from an older shipped checkpoint: b and c are not its history
     assert d["lineage"] == [entry]
+    # The digest a run recorded when it began (init.json) wins over the file at its init path now.
+    assert ship_run(6, shipped, recorded=a["sha256"])["lineage"] == [entry]
 
     # A card in the older nested layout (training.init_from) is read and rewritten flat.
     nested = dict(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from pathlib import Path
+
 import pytest
 import torch
 from conftest import TINY, tiny_model
@@ -209,6 +213,9 @@ def test_grown_model_trains_only_its_new_motion_block(tmp_path):
     cfg.train_parts, cfg.motion_photometric_weight = "new-motion", 1.0
     trainer = Trainer(cfg, dataset=MovingTextures())
     assert trainer.new_tensors and all(k.startswith("flow.blocks.3.") for k in trainer.new_tensors)
+    # The run records its start weights' digest as they are now (model cards trace lineage by it).
+    recorded = json.loads((Path(cfg.out) / "init.json").read_text())
+    assert recorded == {"init_sha256": hashlib.sha256(init.read_bytes()).hexdigest()}
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     trainer.train()
     after = trainer.model.state_dict()

@@ -9,6 +9,7 @@ everything needed to resume bit-exactly; loaded with ``weights_only=True``), ``b
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import math
 import os
@@ -103,6 +104,10 @@ class TrainConfig:
 def _write_json(path: Path, obj: Any) -> None:
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2))
+
+
+def _file_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -321,6 +326,10 @@ class Trainer:
             self._record_setting_changes()
         else:
             _write_json(self.out / "config.json", asdict(cfg))
+            # The start weights' digests as they were when the run began: the files at these paths
+            # may be replaced later (a shipped checkpoint is its own successor's init).
+            starts = {f"{k}_sha256": _file_sha256(getattr(cfg, k)) for k in ("init", "init_motion") if getattr(cfg, k)}
+            _write_json(self.out / "init.json", starts)
 
     def trained_parameters(self) -> list[torch.nn.Parameter]:
         """The parameters this run optimises (``train_parts``); the others stay frozen."""
