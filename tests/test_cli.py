@@ -79,6 +79,22 @@ def test_interpolate_pair_writes_image(files):
     )
     assert proc.returncode != 0 and "already exists" in proc.stderr
     assert out.read_bytes() == before
+    # Motion TTA: the same command with the mirrored pair's motion averaged in writes another frame.
+    proc = run_cli(
+        "interpolate",
+        str(files / "a.png"),
+        str(files / "b.png"),
+        "-o",
+        str(files / "mid_tta.png"),
+        "--checkpoint",
+        str(files / "tiny.safetensors"),
+        "--t",
+        "0.3",
+        "--motion-tta",
+        "4",
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert np.asarray(Image.open(files / "mid_tta.png")).shape == (45, 67, 3)
 
 
 def test_grayscale_and_16bit_are_converted(files):
@@ -104,6 +120,7 @@ def test_grayscale_and_16bit_are_converted(files):
         ("nofolder", "does not exist"),
         ("fine_canvas", "--fine-canvas must be >= 0"),
         ("fine_canvas_bundle", "static motion canvases"),
+        ("motion_tta", "averages single flows"),
     ],
 )
 def test_bad_input(files, case, needle):
@@ -130,6 +147,8 @@ def test_bad_input(files, case, needle):
         extra = ["--fine-canvas", "-1"]
     elif case == "fine_canvas_bundle":
         extra = ["--bundle", str(files), "--fine-canvas", "768"]
+    elif case == "motion_tta":  # SVMV's motion holds several hypotheses: nothing to average
+        extra = ["--model", "svmv-s", "--motion-tta", "2"]
     proc = run_cli("interpolate", a, b, "-o", str(out), *extra)
     if case == "nofolder":
         assert proc.returncode != 0 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr

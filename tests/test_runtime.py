@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgevfi.metrics import psnr
-from edgevfi.ops.tiles import resize_to, transpose_motion
+from edgevfi.ops.tiles import flip_motion, resize_to, transpose_motion
 from edgevfi.runtime import EagerBackend, Runner, TilePlan
 from edgevfi.runtime.runner import crosses_canvas
 
@@ -236,6 +236,43 @@ def test_transpose_motion_swaps_axes_and_displacements():
     assert torch.equal(t[:, 2], m[:, 3].mT) and torch.equal(t[:, 3], m[:, 2].mT)
     assert torch.equal(t[:, 4], m[:, 4].mT)  # scalars only move with the map
     assert torch.equal(transpose_motion(t, 4), m)
+
+
+def test_flip_motion_mirrors_the_map_and_negates_the_mirrored_component():
+    m = torch.arange(2 * 5 * 3 * 4, dtype=torch.float32).reshape(2, 5, 3, 4)  # 2 hypotheses + 1 scalar channel
+    h = flip_motion(m, 4, horizontal=True, vertical=False)
+    assert torch.equal(h[:, 0::2][:, :2], -m[:, 0::2][:, :2].flip(-1))  # x components
+    assert torch.equal(h[:, [1, 3, 4]], m[:, [1, 3, 4]].flip(-1))  # y components and scalars only move
+    v = flip_motion(m, 4, horizontal=False, vertical=True)
+    assert torch.equal(v[:, [1, 3]], -m[:, [1, 3]].flip(-2)) and torch.equal(v[:, [0, 2, 4]], m[:, [0, 2, 4]].flip(-2))
+    both = flip_motion(m, 4, horizontal=True, vertical=True)
+    assert torch.equal(both, flip_motion(h, 4, horizontal=False, vertical=True))
+    for hv in ((True, False), (False, True), (True, True)):
+        assert torch.equal(flip_motion(flip_motion(m, 4, *hv), 4, *hv), m)
+    assert flip_motion(m, 4, False, False) is m
+
+
+def test_motion_tta_averages_the_flows_of_the_mirrored_pair():
+    """motion_tta 2: the mean of the pair's flow and the mirrored pair's flow mirrored back."""
+    model = tiny_model("apr-s", max_canvas_side=128).eval()
+    backend = EagerBackend(model)
+    a, b = moving_pair(64, 96, dx=3, dy=-2)
+    plain = Runner(backend).prepare(a, b)
+    tta = Runner(backend, motion_tta=2).prepare(a, b)
+    canvas = plain.canvas_hw
+    a_c, b_c = resize_to(a, canvas), resize_to(b, canvas)
+    with torch.no_grad():
+        mirrored = backend.motion(a_c.flip(-1), b_c.flip(-1))
+    dc = backend.displacement_channels
+    for got, own, mir in zip((tta.m0, tta.m1), (plain.m0, plain.m1), mirrored, strict=True):
+        assert torch.allclose(got, (own + flip_motion(mir, dc, True, False)) / 2, atol=1e-6)
+    assert not torch.allclose(tta.m0, plain.m0)  # the mirrored pass really ran
+    four = Runner(backend, motion_tta=4)
+    assert torch.isfinite(four.synthesize(four.prepare(a, b), 0.5)).all()
+    with pytest.raises(ValueError, match="motion_tta must be one of"):
+        Runner(backend, motion_tta=3)
+    with pytest.raises(ValueError, match=r"averages single flows.*apr"):  # hypotheses do not average
+        Runner(EagerBackend(tiny_model("svmv-s")), motion_tta=2).prepare(a, b)
 
 
 @pytest.mark.parametrize(

@@ -138,3 +138,20 @@ def transpose_motion(motion: Tensor, displacement_channels: int) -> Tensor:
     B, _, h, w = m.shape
     d = m[:, :displacement_channels].reshape(B, displacement_channels // 2, 2, h, w).flip(2)
     return torch.cat([d.reshape(B, displacement_channels, h, w), m[:, displacement_channels:]], 1)
+
+
+def flip_motion(motion: Tensor, displacement_channels: int, horizontal: bool, vertical: bool) -> Tensor:
+    """A motion tensor of mirrored frames as motion of the frames themselves (its own inverse).
+
+    The map is mirrored like the frames and the x (y) component of every displacement pair changes
+    sign with a horizontal (vertical) mirror; further channels only move with the map.
+    """
+    dims = [d for d, on in ((-1, horizontal), (-2, vertical)) if on]
+    if not dims:
+        return motion
+    sign = torch.ones(motion.shape[1], dtype=motion.dtype, device=motion.device)
+    if horizontal:
+        sign[0:displacement_channels:2] = -1
+    if vertical:
+        sign[1:displacement_channels:2] = -1
+    return motion.flip(dims) * sign.view(1, -1, 1, 1)

@@ -3,6 +3,8 @@
 Per frame pair: both frames are resized to the motion canvas and the motion graph runs once (twice
 when the backend names a larger canvas for that pair's motion: the motion-adaptive canvas); a
 portrait frame on a landscape static canvas runs it on the transposed frames (:func:`crosses_canvas`).
+With ``motion_tta`` 2 or 4, each motion pass also runs on the mirrored frames (left-right; and up-down
+and both) and the flows, mirrored back, are averaged: a test-time ensemble for offline quality.
 Per output time t: each window of the :class:`TilePlan` gets its source crops displaced by the
 window's mean motion (so the halo never has to grow with motion), the motion upsampled onto those
 crops, and the integer shifts; the synthesis graph returns the window, which is blended into the
@@ -17,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from edgevfi.ops.tiles import region_mean_displacement, resize_to, transpose_motion, window_source
+from edgevfi.ops.tiles import flip_motion, region_mean_displacement, resize_to, transpose_motion, window_source
 from edgevfi.runtime.backend import Backend
 from edgevfi.runtime.routing import PairScores, Route, Router
 from edgevfi.runtime.tiles import DEFAULT_TILE, TilePlan
@@ -49,7 +51,12 @@ class Runner:
     ``accurate`` backend makes the windows (or pairs) the assessor picks; both must share the tiling.
     A portrait frame on a backend with a landscape static canvas (or the reverse) gets its motion
     from the transposed frames unless ``transpose_crossing`` is False.
+    ``motion_tta`` (1, 2 or 4) runs every motion pass on that many mirrorings of the pair (none;
+    left-right; up-down; both) and averages the flows: 2 or 4 times the motion cost. It averages
+    single flows, so it needs a motion stage without hypotheses (``apr-*``).
     """
+
+    MOTION_TTA = (1, 2, 4)
 
     def __init__(
         self,
@@ -58,7 +65,11 @@ class Runner:
         overlap: int = 32,
         router: Router | None = None,
         transpose_crossing: bool = True,
+        motion_tta: int = 1,
     ) -> None:
+        if motion_tta not in self.MOTION_TTA:
+            raise ValueError(f"motion_tta must be one of {self.MOTION_TTA}, got {motion_tta}")
+        self.motion_tta = motion_tta
         self.backend = backend
         #: run the motion of a frame whose orientation crosses a static canvas's on the transposed
         #: frames (:func:`crosses_canvas`); False squeezes it onto the canvas as it is (for comparison)
@@ -103,7 +114,7 @@ class Runner:
         if self.router is None:
             if route is not None:
                 raise ValueError("a route needs a Runner with a router (fast and accurate backends)")
-            return _pair_motion(self.backend, img0, img1, self.transpose_crossing)
+            return _pair_motion(self.backend, img0, img1, self.transpose_crossing, self.motion_tta)
         frame_hw = (img0.shape[-2], img0.shape[-1])
         plan = self.plan(frame_hw)
         scores = None
@@ -112,12 +123,12 @@ class Runner:
             scores = self.router.scores(img0, img1, canvas, plan)
             route = self.router.decide(scores, plan)
         if len(route.accurate) < route.windows:
-            pair = _pair_motion(self.backend, img0, img1, self.transpose_crossing)
+            pair = _pair_motion(self.backend, img0, img1, self.transpose_crossing, self.motion_tta)
         else:
             pair = PairMotion(img0, img1, None, None, self.backend.canvas_hw or (0, 0))
         pair.route, pair.scores = route, scores
         if route.accurate:
-            pair.accurate = _pair_motion(self.router.accurate, img0, img1, self.transpose_crossing)
+            pair.accurate = _pair_motion(self.router.accurate, img0, img1, self.transpose_crossing, self.motion_tta)
         return pair
 
     def synthesize(self, pair: PairMotion, t: float) -> Tensor:
@@ -180,19 +191,35 @@ def crosses_canvas(frame_hw: tuple[int, int], canvas_hw: tuple[int, int] | None)
     return H != W and ch != cw and (H > W) != (ch > cw)
 
 
-def _pair_motion(b: Backend, img0: Tensor, img1: Tensor, transpose_crossing: bool = True) -> PairMotion:
+def _pair_motion(b: Backend, img0: Tensor, img1: Tensor, transpose_crossing: bool = True, tta: int = 1) -> PairMotion:
     frame_hw = (img0.shape[-2], img0.shape[-1])
     if transpose_crossing and crosses_canvas(frame_hw, b.canvas_hw):
-        pair = _pair_motion(b, img0.transpose(-2, -1), img1.transpose(-2, -1), False)
+        pair = _pair_motion(b, img0.transpose(-2, -1), img1.transpose(-2, -1), False, tta)
         m0, m1 = (transpose_motion(m, b.displacement_channels) for m in (pair.m0, pair.m1))
         return PairMotion(img0, img1, m0, m1, (pair.canvas_hw[1], pair.canvas_hw[0]))
     canvas = b.canvas_hw or b.default_canvas(frame_hw)
-    m0, m1 = b.motion(resize_to(img0, canvas), resize_to(img1, canvas))
+    m0, m1 = _motion(b, resize_to(img0, canvas), resize_to(img1, canvas), tta)
     fine = b.refine_canvas(frame_hw, canvas, m0, m1)
     if fine != canvas:
         canvas = fine
-        m0, m1 = b.motion(resize_to(img0, canvas), resize_to(img1, canvas))
+        m0, m1 = _motion(b, resize_to(img0, canvas), resize_to(img1, canvas), tta)
     return PairMotion(img0, img1, m0, m1, canvas)
+
+
+def _motion(b: Backend, a: Tensor, c: Tensor, tta: int) -> tuple[Tensor, Tensor]:
+    """The backend's motion for one canvas pair, averaged over ``tta`` mirrorings (1: as it is)."""
+    sums: list[Tensor] = []
+    for h, v in ((False, False), (True, False), (False, True), (True, True))[:tta]:
+        dims = [d for d, on in ((-1, h), (-2, v)) if on]
+        ms = b.motion(a.flip(dims), c.flip(dims)) if dims else b.motion(a, c)
+        if tta > 1 and ms[0].shape[1] != b.displacement_channels:
+            raise ValueError(
+                f"motion_tta averages single flows; {b.name}'s motion has {ms[0].shape[1]} channels "
+                f"({b.displacement_channels} of displacement): use an apr-* model"
+            )
+        ms = [flip_motion(m, b.displacement_channels, h, v) for m in ms]
+        sums = ms if not sums else [s + m for s, m in zip(sums, ms, strict=True)]
+    return sums[0] / tta, sums[1] / tta
 
 
 def blend_windows(plan: TilePlan, tiles: Iterable[tuple[int, int, tuple[int, int, int, int], Tensor]]) -> Tensor:
