@@ -306,3 +306,9 @@ def test_cli_eval_runs_a_bundle(exported, tmp_path, capsys):
     eager = EagerBackend(with_warp(model, WARP_VARIANTS["onnx"][0]), max_batch=1, canvas_hw=CANVAS, tile=TILE)
     want = evaluate(Runner(eager, overlap=32), tmp_path / "data", "eager")
     assert abs(result["mean_psnr"] - want["mean_psnr"]) <= 0.01
+    # Motion TTA runs the bundle's static motion graph on the mirrored frames too, as eager does.
+    assert main([*argv, "--motion-tta", "2"]) == 0
+    tta = json.loads(out.read_text())
+    assert tta["model"] == "tiny-apr (onnx bundle) (motion TTA ×2)"
+    want = evaluate(Runner(eager, overlap=32, motion_tta=2), tmp_path / "data", "eager")
+    assert abs(tta["mean_psnr"] - want["mean_psnr"]) <= 0.01
