@@ -87,7 +87,7 @@ def _digest(obj: Any) -> str:
 
 
 def _file_digest(path: Path) -> str:
-    from export.bundle import sha256_file
+    from edgevfi.io import sha256_file
 
     return sha256_file(path)[:16]
 

@@ -10,7 +10,6 @@ A bundle is written into a temp folder beside its target and renamed only when c
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,6 +26,7 @@ import torch
 from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
+from edgevfi.io import sha256_file
 from edgevfi.models.base import SplattingConfig, TwoStageModel, static_canvas
 from export import backends
 from export.backends import GraphRunner
@@ -62,14 +62,6 @@ TOOLS = (
 
 class BundleError(ValueError):
     """A bundle that is missing, incomplete, tampered with, or lacks the requested backend."""
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def tool_versions() -> dict[str, str | None]:

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from edgevfi.io import sha256_file
 from edgevfi.models.base import TwoStageModel
 from edgevfi.runtime import EagerBackend, Runner
 from export.bundle import (
@@ -40,7 +41,6 @@ from export.bundle import (
     graph_macs,
     load_bundle,
     motion_canvases,
-    sha256_file,
     tool_versions,
 )
 from export.graphs import (

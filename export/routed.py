@@ -24,6 +24,7 @@ from typing import Any
 
 from torch import Tensor
 
+from edgevfi.io import sha256_file
 from edgevfi.models.base import TwoStageModel
 from edgevfi.models.dpa import DifficultyAssessor, assess_canvas
 from edgevfi.runtime.routing import Router
@@ -38,7 +39,6 @@ from export.bundle import (
     publish,
     read_manifest,
     require_backend,
-    sha256_file,
     tool_versions,
     verify_files,
     write_bundle,

@@ -30,7 +30,6 @@ under ``training.init_from``; they are read and rewritten flat).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import time
@@ -41,14 +40,10 @@ import torch
 from edgevfi import models
 from edgevfi.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from edgevfi.evaluate import evaluate
-from edgevfi.io import atomic_output
+from edgevfi.io import atomic_output, sha256_file
 from edgevfi.profile import count_macs, count_params
 from edgevfi.runtime import EagerBackend, Runner
 from edgevfi.train.loop import with_motion_stage
-
-
-def _sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def card_history(card: dict | None) -> list[dict]:
@@ -90,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
     motion_from = None
     if args.motion_from:
         model = with_motion_stage(model, args.motion_from)
-        motion_from = {"path": args.motion_from, "sha256": _sha256(args.motion_from)}
+        motion_from = {"path": args.motion_from, "sha256": sha256_file(args.motion_from)}
     settings_changed = args.fine_canvas is not None and args.fine_canvas != model.config.fine_canvas_side
     if settings_changed:
         model = models.with_config(model, fine_canvas_side=args.fine_canvas)
@@ -113,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     recorded = json.loads((run_dir / "init.json").read_text()) if (run_dir / "init.json").exists() else {}
     starts = {
         k: recorded.get(f"{k}_sha256")
-        or (_sha256(run_cfg[k]) if run_cfg.get(k) and Path(run_cfg[k]).is_file() else None)
+        or (sha256_file(run_cfg[k]) if run_cfg.get(k) and Path(run_cfg[k]).is_file() else None)
         for k in ("init", "init_motion")
     }
     init_sha256 = starts["init"]
@@ -143,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
             "max_canvas_side": model.config.max_canvas_side,
             "fine_canvas_side": model.config.fine_canvas_side,
         },
-        "sha256": hashlib.sha256(dst.read_bytes()).hexdigest(),
+        "sha256": sha256_file(dst),
         "motion_from": motion_from,
         "settings_changed": settings,
         "training": history[0]["training"]

@@ -9,7 +9,6 @@ everything needed to resume bit-exactly; loaded with ``weights_only=True``), ``b
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 import os
@@ -27,7 +26,7 @@ from torch import Tensor
 
 from edgevfi import models
 from edgevfi.checkpoint import save_checkpoint
-from edgevfi.io import atomic_output
+from edgevfi.io import atomic_output, sha256_file
 from edgevfi.models.base import TwoStageModel, default_canvas
 from edgevfi.ops.tiles import resize_to
 from edgevfi.train import losses as L
@@ -104,10 +103,6 @@ class TrainConfig:
 def _write_json(path: Path, obj: Any) -> None:
     with atomic_output(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2))
-
-
-def _file_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -328,7 +323,7 @@ class Trainer:
             _write_json(self.out / "config.json", asdict(cfg))
             # The start weights' digests as they were when the run began: the files at these paths
             # may be replaced later (a shipped checkpoint is its own successor's init).
-            starts = {f"{k}_sha256": _file_sha256(getattr(cfg, k)) for k in ("init", "init_motion") if getattr(cfg, k)}
+            starts = {f"{k}_sha256": sha256_file(getattr(cfg, k)) for k in ("init", "init_motion") if getattr(cfg, k)}
             _write_json(self.out / "init.json", starts)
 
     def trained_parameters(self) -> list[torch.nn.Parameter]:
