@@ -208,11 +208,13 @@ def _pair_motion(b: Backend, img0: Tensor, img1: Tensor, transpose_crossing: boo
 
 def _motion(b: Backend, a: Tensor, c: Tensor, tta: int) -> tuple[Tensor, Tensor]:
     """The backend's motion for one canvas pair, averaged over ``tta`` mirrorings (1: as it is)."""
+    if tta == 1:
+        return b.motion(a, c)
     sums: list[Tensor] = []
     for h, v in ((False, False), (True, False), (False, True), (True, True))[:tta]:
         dims = [d for d, on in ((-1, h), (-2, v)) if on]
         ms = b.motion(a.flip(dims), c.flip(dims)) if dims else b.motion(a, c)
-        if tta > 1 and ms[0].shape[1] != b.displacement_channels:
+        if ms[0].shape[1] != b.displacement_channels:
             raise ValueError(
                 f"motion_tta averages single flows; {b.name}'s motion has {ms[0].shape[1]} channels "
                 f"({b.displacement_channels} of displacement): use an apr-* model"
