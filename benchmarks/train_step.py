@@ -1,9 +1,9 @@
 """How fast is a motion-stage training step, and how much of it is the cost volume? One run, side by side.
 
-Three ways to compute the same cost volume (``edgevfi.models.blocks.local_correlation``), forward and
-backward, at the shapes a motion-stage step of ``configs/apr-s-refine-5.yaml`` builds (batch 8 of 256-px
-crops, both directions stacked: 16 samples; the 1/8-canvas volume at ±4 cells, the warped volumes at 1/4 and
-1/2 of the canvas at ±4 and ±2):
+Three ways to compute the same cost volume (``edgevfi.models.blocks.local_correlation``, per-pixel
+normalisation included), forward and backward, at the shapes a motion-stage step of
+``configs/apr-s-refine-5.yaml`` builds (batch 8 of 256-px crops, both directions stacked: 16 samples; the
+1/8-canvas volume at ±4 cells, the warped volumes at 1/4 and 1/2 of the canvas at ±4 and ±2):
 
 * ``grouped conv``: the exported form (products, then one grouped 1×1 convolution of constant ones);
 * ``autograd taps``: one channel sum per tap with autograd's backward (training's form until the
@@ -21,7 +21,8 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 
 import torch
@@ -43,20 +44,38 @@ def autograd_taps(f0: Tensor, f1: Tensor, radius: int) -> Tensor:
     return torch.stack([(f0 * padded[:, :, dy : dy + H, dx : dx + W]).sum(1) for dy in range(n) for dx in range(n)], 1)
 
 
+class _AutogradTaps:
+    apply = staticmethod(autograd_taps)
+
+
+@contextmanager
+def autograd_cost_volume() -> Iterator[None]:
+    """Training's cost volume (``channel_sums``) with autograd's backward instead of the hand-written one."""
+    fused = blocks._TapSumCorrelation
+    blocks._TapSumCorrelation = _AutogradTaps  # type: ignore[assignment, misc]
+    try:
+        yield
+    finally:
+        blocks._TapSumCorrelation = fused
+
+
 def grouped_conv(f0: Tensor, f1: Tensor, radius: int) -> Tensor:
-    """The exported form (without ``local_correlation``'s normalisation, which all three share)."""
-    H, W = f0.shape[-2:]
-    padded = F.pad(f1, (radius, radius, radius, radius))
-    n = 2 * radius + 1
-    products = [f0 * padded[:, :, dy : dy + H, dx : dx + W] for dy in range(n) for dx in range(n)]
-    weight = blocks.correlation_weight(radius, f0.shape[1])
-    return F.conv2d(torch.cat(products, 1), weight, groups=len(products))
+    return blocks.local_correlation(f0, f1, radius)
+
+
+def fused_taps(f0: Tensor, f1: Tensor, radius: int) -> Tensor:
+    return blocks.local_correlation(f0, f1, radius, channel_sums=True)
+
+
+def autograd_reference(f0: Tensor, f1: Tensor, radius: int) -> Tensor:
+    with autograd_cost_volume():
+        return fused_taps(f0, f1, radius)
 
 
 VARIANTS: dict[str, Callable[[Tensor, Tensor, int], Tensor]] = {
     "grouped conv": grouped_conv,
-    "autograd taps": autograd_taps,
-    "fused taps": blocks._TapSumCorrelation.apply,
+    "autograd taps": autograd_reference,
+    "fused taps": fused_taps,
 }
 
 
@@ -90,10 +109,6 @@ def correlation_table(repeats: int) -> None:
         print(f"| {label} | " + " | ".join(f"{v:.0f}" for v in ms.values()) + f" | {ratio:.2f}× faster |")
 
 
-class _AutogradTaps:
-    apply = staticmethod(autograd_taps)
-
-
 def step_table(repeats: int) -> None:
     model = models.create("apr-s", pretrained=True).train()
     g = torch.Generator().manual_seed(0)
@@ -105,13 +120,9 @@ def step_table(repeats: int) -> None:
         m0, m1 = model.motion(a, b)
         ((m0[:, :2] - target).norm(dim=1).mean() + (m1[:, :2] + target).norm(dim=1).mean()).backward()
 
-    fused = blocks._TapSumCorrelation
     seconds = {"fused taps": timed(step, repeats)}
-    blocks._TapSumCorrelation = _AutogradTaps  # type: ignore[assignment, misc]
-    try:
+    with autograd_cost_volume():
         seconds["autograd taps"] = timed(step, repeats)
-    finally:
-        blocks._TapSumCorrelation = fused
     print(
         f"\nmotion-stage step (apr-s, batch 8, 256-px canvas): autograd taps {seconds['autograd taps']:.3f} s, "
         f"fused taps {seconds['fused taps']:.3f} s: {seconds['autograd taps'] / seconds['fused taps']:.2f}× faster"
