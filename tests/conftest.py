@@ -10,12 +10,13 @@ import torch.nn.functional as F
 
 from edgevfi import models
 
-# No warped cost volumes by default (they cost test time), and one fixed motion canvas (so the
-# full-frame forward and the Runner see the same motion); the tests that need either ask for it.
+# No warped cost volumes or matching blocks by default (they cost test time), and one fixed motion
+# canvas (so the full-frame forward and the Runner see the same motion); the tests that need them ask.
 _TINY_SHARED = {
     "motion_widths": (8, 8, 8),
     "motion_depth": 1,
     "motion_refine_radii": (),
+    "motion_match_blocks": 0,
     "fine_canvas_side": 0,
     "width": 8,
     "inner": 8,

@@ -162,6 +162,22 @@ def test_warped_cost_volumes_grow_a_trained_motion_stage_exactly(tmp_path):
         grow_checkpoint(path, {"motion_widths": [8, 8, 8, 8], "motion_refine_radii": [2, 1, 1]})
 
 
+def test_match_blocks_grow_a_trained_motion_stage_exactly(tmp_path):
+    """motion_match_blocks adds zero-initialised residual blocks on the cost volume's features: the grown
+    model is the trained one until they train; once non-zero they change the flow."""
+    from edgevfi.checkpoint import grow_checkpoint
+
+    model = tiny_model("apr-s")
+    path = save_checkpoint(model, tmp_path / "m.safetensors")
+    grown, new = grow_checkpoint(path, {"motion_match_blocks": 2})
+    assert new and all(k.startswith("flow.match.") for k in new) and len(grown.flow.match) == 2
+    a, b = moving_pair(64, 96)
+    with torch.no_grad():
+        assert torch.equal(grown.eval()(a, b), model(a, b))
+        torch.nn.init.normal_(grown.flow.match[1].body[-1].weight, std=0.5)
+        assert (grown.flow(a, b)[0] - model.flow(a, b)[0]).abs().max() > 1e-3
+
+
 def test_flow_pyramid_warm_start_from_a_blocks_own_flow_is_exact():
     """Starting at block k from the flow the pyramid itself had before block k reproduces the full pass;
     another init changes the result; start without init (or init without start) is refused."""

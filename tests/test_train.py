@@ -226,6 +226,28 @@ def test_grown_model_trains_only_its_new_motion_block(tmp_path):
         Trainer(cfg, dataset=MovingTextures())
 
 
+def test_new_lr_scale_steps_grown_tensors_at_their_own_rate(tmp_path):
+    """new_lr_scale puts a grown model's new tensors in their own optimiser group at lr × scale; the
+    schedule keeps the ratio, and a run resumed from its checkpoint keeps the groups."""
+    from edgevfi.checkpoint import save_checkpoint
+    from edgevfi.models import create
+
+    torch.manual_seed(0)
+    init = save_checkpoint(create("apr-s", **TINY["apr"]), tmp_path / "init.safetensors")
+    cfg = _config(tmp_path, 3)
+    cfg.init, cfg.model_overrides, cfg.new_lr_scale = str(init), {"motion_match_blocks": 1}, 10.0
+    cfg.train_parts, cfg.motion_photometric_weight = "motion", 1.0
+    trainer = Trainer(cfg, dataset=MovingTextures())
+    new = {id(p) for n, p in trainer.model.named_parameters() if n in set(trainer.new_tensors)}
+    old, grown = trainer.opt.param_groups
+    assert {id(p) for p in grown["params"]} == new and not new & {id(p) for p in old["params"]}
+    trainer.train()
+    assert grown["lr"] == pytest.approx(10.0 * old["lr"]) and old["lr"] > 0
+    trainer.save()
+    resumed = Trainer(cfg, dataset=MovingTextures())
+    assert [g["lr_scale"] for g in resumed.opt.param_groups] == [1.0, 10.0]
+
+
 def test_stage_distillation_scores_every_motion_block_against_the_teacher(tmp_path):
     """distill_stage_weights adds each earlier block's EPE (on its own grid) to the motion-only loss."""
     from edgevfi.models import create

@@ -50,6 +50,8 @@ class APRConfig(ModelConfig, SplattingConfig):
     motion_depth: int = 3
     # Warped cost-volume radius of each motion block after the first (FlowPyramid.refine_radii); () = none.
     motion_refine_radii: tuple[int, ...] = ()
+    # Residual blocks deepening the global cost volume's features (FlowPyramid.match_blocks).
+    motion_match_blocks: int = 0
     context: int = 0
     width: int = 32
     inner: int | tuple[int, ...] = 48  # one width for every refine block, or one per block (pruned)
@@ -119,7 +121,9 @@ class APRVFI(TwoStageModel):
     def __init__(self, config: APRConfig) -> None:
         super().__init__(config)
         c = config
-        self.flow = FlowPyramid(c.motion_widths, c.motion_depth, refine_radii=c.motion_refine_radii)
+        self.flow = FlowPyramid(
+            c.motion_widths, c.motion_depth, refine_radii=c.motion_refine_radii, match_blocks=c.motion_match_blocks
+        )
         self.context = nn.Sequential(conv(3, c.context), conv(c.context, c.context)) if c.context else None
         self.per_source = 3 + c.context + 2  # image, context, target-aligned displacement
         self.encode = QuarterEncoder(2 * self.per_source + 2, c.width)  # + two coverage maps

@@ -111,6 +111,20 @@ class ResConv(nn.Module):
         return self.act(self.conv(x) * self.beta + x)
 
 
+class MatchResidual(nn.Module):
+    """``x + conv(act(conv(x)))`` with the second conv zero-initialised: a block that deepens a
+    trained feature net and starts as the identity, so a grown model equals the trained one at step 0."""
+
+    def __init__(self, ch: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(conv(ch, ch), nn.Conv2d(ch, ch, 3, 1, 1))
+        nn.init.zeros_(self.body[-1].weight)
+        nn.init.zeros_(self.body[-1].bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
 class FlowBlock(nn.Module):
     """One IFNet-style refinement step at ``1/scale`` of the canvas.
 
@@ -242,6 +256,10 @@ class FlowPyramid(nn.Module):
     that block's grid around the coarser estimate. Without it a finer block sees only warped RGB, no
     matching evidence (measured: making the coarse blocks more accurate did not improve the last
     block's flow; with these cost volumes the last block's error fell, docs/training-log.md run 14).
+
+    ``match_blocks`` residual blocks deepen the 1/8-canvas features of the global cost volume: three
+    strided convs see only 15 canvas px, too little context to tell repeated or flat texture apart,
+    and the first block's errors are region-sized wrong matches (14 px after block 1 on val).
     """
 
     def __init__(
@@ -251,6 +269,7 @@ class FlowPyramid(nn.Module):
         radius: int = 4,
         feat: int = 32,
         refine_radii: tuple[int, ...] = (),
+        match_blocks: int = 0,
     ) -> None:
         super().__init__()
         if not 1 <= len(widths) <= 4:
@@ -261,6 +280,7 @@ class FlowPyramid(nn.Module):
         # motion candidates directly, which a small net cannot learn to find from scratch quickly
         # (measured: without it, 240 distillation steps left the flow at zero).
         self.features = nn.Sequential(conv(3, feat // 2, 3, 2), conv(feat // 2, feat, 3, 2), conv(feat, feat, 3, 2))
+        self.match = nn.Sequential(*(MatchResidual(feat) for _ in range(match_blocks)))
         corr = (2 * radius + 1) ** 2
         refine_radii = tuple(int(r) for r in refine_radii) or (0,) * (len(widths) - 1)
         if len(refine_radii) != len(widths) - 1 or min(refine_radii, default=0) < 0:
@@ -335,6 +355,7 @@ class FlowPyramid(nn.Module):
             s = self.scales[start - 1]
             flows.append(F.interpolate(init, size=(H // s, W // s), mode="bilinear", align_corners=False) / s)
         else:
+            f = self.match(f)
             corr = local_correlation(f, swap_pair(f, B), self.radius, self.corr_weight, sums)
         hidden = None
         for block, scale in zip(self.blocks[start:], self.scales[start:], strict=True):

@@ -35,6 +35,8 @@ class SVMVConfig(ModelConfig, SplattingConfig):
     motion_depth: int = 3
     # Warped cost-volume radius of each motion block after the first (FlowPyramid.refine_radii); () = none.
     motion_refine_radii: tuple[int, ...] = ()
+    # Residual blocks deepening the global cost volume's features (FlowPyramid.match_blocks).
+    motion_match_blocks: int = 0
     hypotheses: int = 4
     width: int = 32
     inner: int | tuple[int, ...] = 48  # one width for every refine block, or one per block (pruned)
@@ -52,7 +54,9 @@ class SVMV(TwoStageModel):
         super().__init__(config)
         c = config
         self.hypotheses = c.hypotheses
-        self.flow = FlowPyramid(c.motion_widths, c.motion_depth, refine_radii=c.motion_refine_radii)
+        self.flow = FlowPyramid(
+            c.motion_widths, c.motion_depth, refine_radii=c.motion_refine_radii, match_blocks=c.motion_match_blocks
+        )
         m = c.hypotheses
         hw = c.motion_widths[-1]
         self.volume = nn.Sequential(conv(hw + 2, hw), nn.Conv2d(hw, 3 * m - 2, 3, 1, 1))

@@ -79,6 +79,9 @@ class TrainConfig:
     # "motion" restricted to the tensors ``init`` did not have (a model grown by ``model_overrides``
     # with ``init``, e.g. a fourth motion block): what was trained stays exactly as it was.
     train_parts: str = "all"
+    # Learning-rate multiplier for the tensors ``init`` did not have (a grown model): fine-tuning
+    # rates suit trained weights but leave new, zero-initialised blocks near where they started.
+    new_lr_scale: float = 1.0
     device: str = "cpu"
     threads: int = 0
     seed: int = 0
@@ -243,7 +246,7 @@ def _motion_photometric(model, aux: dict, img0: Tensor, img1: Tensor, gt: Tensor
 
 
 #: Config fields that shape the shared FlowPyramid: a transplanted motion stage brings its own.
-MOTION_FIELDS = ("motion_widths", "motion_depth", "motion_refine_radii")
+MOTION_FIELDS = ("motion_widths", "motion_depth", "motion_refine_radii", "motion_match_blocks")
 
 
 def with_motion_stage(model: TwoStageModel, checkpoint: str | Path) -> TwoStageModel:
@@ -304,7 +307,7 @@ class Trainer:
             self.model = with_motion_stage(self.model, cfg.init_motion)
         self.model.to(self.device).train()
         self._check_stage_weights()
-        self.opt = torch.optim.AdamW(self.trained_parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.opt = torch.optim.AdamW(self._param_groups(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.gen = torch.Generator().manual_seed(cfg.seed + 1)
         self.step = 0
         self.best = -math.inf
@@ -345,6 +348,19 @@ class Trainer:
             why = "no new motion tensors: grow the model with init + model_overrides"
             raise ValueError(f"train_parts {parts}: nothing to train ({why if parts == 'new-motion' else 'no flow.*'})")
         return chosen
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """The trained parameters as optimiser groups, each with its ``lr_scale`` (``new_lr_scale``)."""
+        params = self.trained_parameters()
+        if self.cfg.new_lr_scale == 1.0 or not self.new_tensors:
+            return [{"params": params, "lr_scale": 1.0}]
+        new_names = set(self.new_tensors)
+        new_ids = {id(p) for n, p in self.model.named_parameters() if n in new_names}
+        groups = [
+            {"params": [p for p in params if id(p) not in new_ids], "lr_scale": 1.0},
+            {"params": [p for p in params if id(p) in new_ids], "lr_scale": self.cfg.new_lr_scale},
+        ]
+        return [g for g in groups if g["params"]]
 
     def _check_stage_weights(self) -> None:
         weights = self.cfg.distill_stage_weights
@@ -460,11 +476,11 @@ class Trainer:
                 if self.step >= end:
                     break
                 for g in self.opt.param_groups:
-                    g["lr"] = lr_at(self.step, cfg)
+                    g["lr"] = lr_at(self.step, cfg) * g.get("lr_scale", 1.0)
                 loss, parts = compute_loss(self.model, batch, cfg, self.gen, self.teacher)
                 self.opt.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.opt.param_groups[0]["params"], 1.0)
+                torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], 1.0)
                 self.opt.step()
                 self.step += 1
                 if writer is None:
