@@ -17,6 +17,7 @@ _TINY_SHARED = {
     "motion_depth": 1,
     "motion_refine_radii": (),
     "motion_match_blocks": 0,
+    "motion_refine_match_blocks": 0,
     "fine_canvas_side": 0,
     "width": 8,
     "inner": 8,

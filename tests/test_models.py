@@ -178,6 +178,28 @@ def test_match_blocks_grow_a_trained_motion_stage_exactly(tmp_path):
         assert (grown.flow(a, b)[0] - model.flow(a, b)[0]).abs().max() > 1e-3
 
 
+def test_refine_match_blocks_grow_the_warped_cost_volumes_exactly(tmp_path):
+    """motion_refine_match_blocks deepens the features of each warped cost volume (1/4 and 1/2 canvas):
+    the grown model is the trained one until the blocks train; once non-zero they change the flow but
+    not the global cost volume (the 1/8 features keep their input)."""
+    from edgevfi.checkpoint import grow_checkpoint
+
+    model = tiny_model("apr-s", motion_refine_radii=[2, 1])
+    for block in model.flow.blocks[1:]:  # a trained model's cost volumes matter; fresh ones are zeroed
+        torch.nn.init.normal_(block.cost_in.weight, std=0.5)
+    path = save_checkpoint(model, tmp_path / "m.safetensors")
+    grown, new = grow_checkpoint(path, {"motion_refine_match_blocks": 1})
+    assert new and all(k.startswith("flow.refine_match.") for k in new)
+    assert sorted(grown.flow.refine_match) == ["2", "4"]
+    a, b = moving_pair(64, 96)
+    with torch.no_grad():
+        assert torch.equal(grown.eval()(a, b), model(a, b))
+        torch.nn.init.normal_(grown.flow.refine_match["2"][0].body[-1].weight, std=0.5)
+        stages, before = grown.flow.stage_flows(a, b), model.flow.stage_flows(a, b)
+    assert torch.equal(stages[0], before[0]) and torch.equal(stages[1], before[1])
+    assert (stages[2] - before[2]).abs().max() > 1e-3
+
+
 def test_flow_pyramid_warm_start_from_a_blocks_own_flow_is_exact():
     """Starting at block k from the flow the pyramid itself had before block k reproduces the full pass;
     another init changes the result; start without init (or init without start) is refused."""

@@ -52,6 +52,8 @@ class APRConfig(ModelConfig, SplattingConfig):
     motion_refine_radii: tuple[int, ...] = ()
     # Residual blocks deepening the global cost volume's features (FlowPyramid.match_blocks).
     motion_match_blocks: int = 0
+    # Residual blocks deepening the warped cost volumes' features (FlowPyramid.refine_match_blocks).
+    motion_refine_match_blocks: int = 0
     context: int = 0
     width: int = 32
     inner: int | tuple[int, ...] = 48  # one width for every refine block, or one per block (pruned)
@@ -122,7 +124,11 @@ class APRVFI(TwoStageModel):
         super().__init__(config)
         c = config
         self.flow = FlowPyramid(
-            c.motion_widths, c.motion_depth, refine_radii=c.motion_refine_radii, match_blocks=c.motion_match_blocks
+            c.motion_widths,
+            c.motion_depth,
+            refine_radii=c.motion_refine_radii,
+            match_blocks=c.motion_match_blocks,
+            refine_match_blocks=c.motion_refine_match_blocks,
         )
         self.context = nn.Sequential(conv(3, c.context), conv(c.context, c.context)) if c.context else None
         self.per_source = 3 + c.context + 2  # image, context, target-aligned displacement

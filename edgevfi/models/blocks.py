@@ -260,6 +260,9 @@ class FlowPyramid(nn.Module):
     ``match_blocks`` residual blocks deepen the 1/8-canvas features of the global cost volume: three
     strided convs see only 15 canvas px, too little context to tell repeated or flat texture apart,
     and the first block's errors are region-sized wrong matches (14 px after block 1 on val).
+    ``refine_match_blocks`` does the same for the features of each warped cost volume (1/4 and 1/2
+    canvas), which are one or two convs from RGB: too shallow to match flat or repeated texture
+    precisely, and the finest block sets the flow's precision where the motion is small.
     """
 
     def __init__(
@@ -270,6 +273,7 @@ class FlowPyramid(nn.Module):
         feat: int = 32,
         refine_radii: tuple[int, ...] = (),
         match_blocks: int = 0,
+        refine_match_blocks: int = 0,
     ) -> None:
         super().__init__()
         if not 1 <= len(widths) <= 4:
@@ -291,6 +295,15 @@ class FlowPyramid(nn.Module):
         if any(r and s not in feature_channels for r, s in zip(refine_radii, self.scales[1:], strict=True)):
             raise ValueError(f"refine_radii {refine_radii}: the full-canvas block takes no cost volume (radius 0)")
         self.refine_radii = {s: r for s, r in zip(self.scales[1:], refine_radii, strict=True) if r}
+        # Only the cost-volume branch is deepened: the 1/8 features (and so the global cost volume)
+        # keep their input, and zero-initialised blocks leave a trained pyramid unchanged.
+        self.refine_match = nn.ModuleDict(
+            {
+                str(s): nn.Sequential(*(MatchResidual(feature_channels[s]) for _ in range(refine_match_blocks)))
+                for s in self.refine_radii
+                if refine_match_blocks
+            }
+        )
         self.blocks = nn.ModuleList(
             FlowBlock(6 + 3 + 2 + corr, w, depth)
             if k == 0
@@ -372,6 +385,8 @@ class FlowPyramid(nn.Module):
                 cost = None
                 if scale in self.refine_radii:
                     fs = features[scale]
+                    if str(scale) in self.refine_match:
+                        fs = self.refine_match[str(scale)](fs)
                     other_f = backward_warp(swap_pair(fs, B), flow)
                     weight = getattr(self, f"refine_corr_weight{scale}")
                     cost = local_correlation(fs, other_f, self.refine_radii[scale], weight, sums)

@@ -37,6 +37,8 @@ class SVMVConfig(ModelConfig, SplattingConfig):
     motion_refine_radii: tuple[int, ...] = ()
     # Residual blocks deepening the global cost volume's features (FlowPyramid.match_blocks).
     motion_match_blocks: int = 0
+    # Residual blocks deepening the warped cost volumes' features (FlowPyramid.refine_match_blocks).
+    motion_refine_match_blocks: int = 0
     hypotheses: int = 4
     width: int = 32
     inner: int | tuple[int, ...] = 48  # one width for every refine block, or one per block (pruned)
@@ -55,7 +57,11 @@ class SVMV(TwoStageModel):
         c = config
         self.hypotheses = c.hypotheses
         self.flow = FlowPyramid(
-            c.motion_widths, c.motion_depth, refine_radii=c.motion_refine_radii, match_blocks=c.motion_match_blocks
+            c.motion_widths,
+            c.motion_depth,
+            refine_radii=c.motion_refine_radii,
+            match_blocks=c.motion_match_blocks,
+            refine_match_blocks=c.motion_refine_match_blocks,
         )
         m = c.hypotheses
         hw = c.motion_widths[-1]

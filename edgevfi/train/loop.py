@@ -246,7 +246,13 @@ def _motion_photometric(model, aux: dict, img0: Tensor, img1: Tensor, gt: Tensor
 
 
 #: Config fields that shape the shared FlowPyramid: a transplanted motion stage brings its own.
-MOTION_FIELDS = ("motion_widths", "motion_depth", "motion_refine_radii", "motion_match_blocks")
+MOTION_FIELDS = (
+    "motion_widths",
+    "motion_depth",
+    "motion_refine_radii",
+    "motion_match_blocks",
+    "motion_refine_match_blocks",
+)
 
 
 def with_motion_stage(model: TwoStageModel, checkpoint: str | Path) -> TwoStageModel:
