@@ -123,13 +123,7 @@ class APRVFI(TwoStageModel):
     def __init__(self, config: APRConfig) -> None:
         super().__init__(config)
         c = config
-        self.flow = FlowPyramid(
-            c.motion_widths,
-            c.motion_depth,
-            refine_radii=c.motion_refine_radii,
-            match_blocks=c.motion_match_blocks,
-            refine_match_blocks=c.motion_refine_match_blocks,
-        )
+        self.flow = FlowPyramid.from_config(c)
         self.context = nn.Sequential(conv(3, c.context), conv(c.context, c.context)) if c.context else None
         self.per_source = 3 + c.context + 2  # image, context, target-aligned displacement
         self.encode = QuarterEncoder(2 * self.per_source + 2, c.width)  # + two coverage maps

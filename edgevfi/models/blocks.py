@@ -240,6 +240,18 @@ def local_correlation(
     return F.conv2d(torch.cat(products, 1), weight.to(f0), groups=len(products))
 
 
+#: Config fields that shape a :class:`FlowPyramid`, each ``motion_<arg>`` for the constructor's ``<arg>``:
+#: the one list that builds the pyramid (:meth:`FlowPyramid.from_config`) and that a transplanted
+#: motion stage carries with its tensors.
+MOTION_FIELDS = (
+    "motion_widths",
+    "motion_depth",
+    "motion_refine_radii",
+    "motion_match_blocks",
+    "motion_refine_match_blocks",
+)
+
+
 class FlowPyramid(nn.Module):
     """Bidirectional coarse-to-fine flow on the motion canvas (IFNet-style, tiny).
 
@@ -325,6 +337,11 @@ class FlowPyramid(nn.Module):
                 self.register_buffer(f"down{s}", downsample_kernel(s, 3), persistent=False)
         self.temperature = nn.Parameter(torch.tensor(100.0))
         self.out_channels = widths[-1]
+
+    @classmethod
+    def from_config(cls, config: object) -> FlowPyramid:
+        """The pyramid a model config's ``motion_*`` fields (:data:`MOTION_FIELDS`) describe."""
+        return cls(**{name.removeprefix("motion_"): getattr(config, name) for name in MOTION_FIELDS})
 
     def forward(self, img0: Tensor, img1: Tensor, init: Tensor | None = None, start: int = 0) -> tuple[Tensor, Tensor]:
         """Flow (both directions stacked) in canvas px at the last block's scale, and its hidden features.

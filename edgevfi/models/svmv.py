@@ -56,13 +56,7 @@ class SVMV(TwoStageModel):
         super().__init__(config)
         c = config
         self.hypotheses = c.hypotheses
-        self.flow = FlowPyramid(
-            c.motion_widths,
-            c.motion_depth,
-            refine_radii=c.motion_refine_radii,
-            match_blocks=c.motion_match_blocks,
-            refine_match_blocks=c.motion_refine_match_blocks,
-        )
+        self.flow = FlowPyramid.from_config(c)
         m = c.hypotheses
         hw = c.motion_widths[-1]
         self.volume = nn.Sequential(conv(hw + 2, hw), nn.Conv2d(hw, 3 * m - 2, 3, 1, 1))

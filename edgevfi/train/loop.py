@@ -28,6 +28,7 @@ from edgevfi import models
 from edgevfi.checkpoint import save_checkpoint
 from edgevfi.io import atomic_output, sha256_file
 from edgevfi.models.base import TwoStageModel, default_canvas
+from edgevfi.models.blocks import MOTION_FIELDS
 from edgevfi.ops.tiles import resize_to
 from edgevfi.train import losses as L
 
@@ -243,16 +244,6 @@ def _motion_photometric(model, aux: dict, img0: Tensor, img1: Tensor, gt: Tensor
     return 0.5 * (
         L.svmv_temporal_min_loss(i0, i1, it, u0, u0 * tt) + L.svmv_temporal_min_loss(i1, i0, it, u1, u1 * (1 - tt))
     )
-
-
-#: Config fields that shape the shared FlowPyramid: a transplanted motion stage brings its own.
-MOTION_FIELDS = (
-    "motion_widths",
-    "motion_depth",
-    "motion_refine_radii",
-    "motion_match_blocks",
-    "motion_refine_match_blocks",
-)
 
 
 def with_motion_stage(model: TwoStageModel, checkpoint: str | Path) -> TwoStageModel:
