@@ -6,7 +6,9 @@ Pickle-based files (``torch.save``) are refused outright rather than loaded with
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -18,6 +20,7 @@ from safetensors.torch import save_file
 
 from edgevfi.models import build, config_from_dict
 from edgevfi.models.base import TwoStageModel
+from edgevfi.models.blocks import widen_cost_taps
 from edgevfi.models.dpa import DifficultyAssessor, DPAConfig
 
 CONFIG_KEY = "edgevfi_config"
@@ -95,12 +98,19 @@ def grow_checkpoint(path: str | Path, overrides: dict[str, Any]) -> tuple[TwoSta
     """The checkpoint's model with config ``overrides`` applied, its tensors loaded where they fit.
 
     For growing a trained model (e.g. one more motion block): every tensor of the checkpoint must
-    keep its name and shape in the grown model, or ``CheckpointError`` says which does not. Returns
-    the model and the names of the tensors it has that the checkpoint has not (left at their init).
+    keep its name and shape in the grown model, or ``CheckpointError`` says which does not. The one
+    reshape allowed is a warped cost volume's input conv over a wider radius (``motion_refine_radii``),
+    whose trained taps keep their displacements (:func:`widen_cost_taps`). Returns the model and the
+    names of the tensors it has that the checkpoint has not (left at their init).
     """
     path = Path(path)
     model, tensors = _model_and_tensors(path, overrides)
     expected = model.state_dict()
+    for k, v in tensors.items():
+        want = expected.get(k)
+        if k.endswith(".cost_in.weight") and want is not None and want.shape[1] > v.shape[1]:
+            with contextlib.suppress(ValueError):  # not a tap grid: reported as a misfit below
+                tensors[k] = widen_cost_taps(v, (math.isqrt(want.shape[1]) - 1) // 2)
     misfit = sorted(k for k, v in tensors.items() if k not in expected or expected[k].shape != v.shape)
     if misfit:
         raise CheckpointError(f"{path}: {len(misfit)} tensors do not fit the grown model (e.g. {misfit[0]})")

@@ -200,6 +200,35 @@ def test_refine_match_blocks_grow_the_warped_cost_volumes_exactly(tmp_path):
     assert (stages[2] - before[2]).abs().max() > 1e-3
 
 
+def test_wider_refine_radius_grows_the_warped_cost_volume_exactly(tmp_path):
+    """A wider motion_refine_radii keeps each trained tap at its displacement (outer taps start at
+    zero): the grown model is the trained one until the outer taps train, then only the finest flow
+    changes. A radius that shrinks is refused by name."""
+    from edgevfi.checkpoint import grow_checkpoint
+    from edgevfi.models.blocks import widen_cost_taps
+
+    model = tiny_model("apr-s", motion_refine_radii=[2, 1])
+    for block in model.flow.blocks[1:]:
+        torch.nn.init.normal_(block.cost_in.weight, std=0.5)
+    path = save_checkpoint(model, tmp_path / "m.safetensors")
+    grown, new = grow_checkpoint(path, {"motion_refine_radii": [2, 2]})
+    assert new == [] and grown.flow.blocks[2].cost_in.weight.shape[1] == 25
+    wide = grown.flow.blocks[2].cost_in.weight.detach().view(-1, 5, 5, 3, 3)
+    assert torch.equal(wide[:, 1:4, 1:4], model.flow.blocks[2].cost_in.weight.detach().view(-1, 3, 3, 3, 3))
+    assert wide[:, 0].abs().sum() == 0 and wide[:, :, 4].abs().sum() == 0
+    a, b = moving_pair(64, 96)
+    with torch.no_grad():
+        assert torch.allclose(grown.eval()(a, b), model(a, b), atol=1e-4)  # only the sum order differs
+        grown.flow.blocks[2].cost_in.weight[:, 0] = 0.5  # the tap at (-2, -2)
+        stages, before = grown.flow.stage_flows(a, b), model.flow.stage_flows(a, b)
+    assert torch.equal(stages[0], before[0]) and torch.equal(stages[1], before[1])
+    assert (stages[2] - before[2]).abs().max() > 1e-3
+    with pytest.raises(CheckpointError, match="do not fit"):
+        grow_checkpoint(path, {"motion_refine_radii": [1, 1]})
+    with pytest.raises(ValueError, match="does not widen"):
+        widen_cost_taps(torch.zeros(4, 24, 3, 3), 3)
+
+
 def test_flow_pyramid_warm_start_from_a_blocks_own_flow_is_exact():
     """Starting at block k from the flow the pyramid itself had before block k reproduces the full pass;
     another init changes the result; start without init (or init without start) is refused."""

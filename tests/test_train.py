@@ -248,6 +248,24 @@ def test_new_lr_scale_steps_grown_tensors_at_their_own_rate(tmp_path):
     assert [g["lr_scale"] for g in resumed.opt.param_groups] == [1.0, 10.0]
 
 
+def test_fast_prefixes_put_trained_tensors_in_the_scaled_group(tmp_path):
+    """fast_prefixes: tensors the checkpoint already had join the new_lr_scale group by name prefix;
+    without a grown model the run has those two groups all the same."""
+    from edgevfi.checkpoint import save_checkpoint
+    from edgevfi.models import create
+
+    torch.manual_seed(0)
+    init = save_checkpoint(create("apr-s", **TINY["apr"]), tmp_path / "init.safetensors")
+    cfg = _config(tmp_path, 1)
+    cfg.init, cfg.new_lr_scale, cfg.fast_prefixes = str(init), 10.0, ("flow.blocks.0.flow.",)
+    cfg.train_parts, cfg.motion_photometric_weight = "motion", 1.0
+    trainer = Trainer(cfg, dataset=MovingTextures())
+    fast = {id(p) for n, p in trainer.model.named_parameters() if n.startswith("flow.blocks.0.flow.")}
+    old, scaled = trainer.opt.param_groups
+    assert len(fast) == 2 and {id(p) for p in scaled["params"]} == fast and scaled["lr_scale"] == 10.0
+    assert not fast & {id(p) for p in old["params"]}
+
+
 def test_stage_distillation_scores_every_motion_block_against_the_teacher(tmp_path):
     """distill_stage_weights adds each earlier block's EPE (on its own grid) to the motion-only loss."""
     from edgevfi.models import create

@@ -7,6 +7,8 @@ depends on statistics beyond a pixel, so tiles and full frames compute the same 
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -157,6 +159,23 @@ class FlowBlock(nn.Module):
             first_conv, first_act = self.down[0]
             hidden = self.body(self.down[1](first_act(first_conv(x) + self.cost_in(cost))))
         return F.pixel_shuffle(self.flow(hidden), 4), hidden
+
+
+def widen_cost_taps(weight: Tensor, radius: int) -> Tensor:
+    """A trained ``FlowBlock.cost_in`` weight, re-laid out for a cost volume of a wider ``radius``.
+
+    The cost volume's channels are its taps in row-major (dy, dx) order, so the trained taps keep
+    their displacements at the centre of the wider grid and the outer taps get zero weight: the
+    widened block computes exactly what the trained one did until those weights train.
+    """
+    out_ch, taps, kh, kw = weight.shape
+    old, new = math.isqrt(taps), 2 * radius + 1
+    if old * old != taps or old % 2 == 0 or new < old:
+        raise ValueError(f"a cost_in weight over {taps} taps does not widen to radius {radius}")
+    pad = (new - old) // 2
+    wide = weight.new_zeros(out_ch, new, new, kh, kw)
+    wide[:, pad : pad + old, pad : pad + old] = weight.reshape(out_ch, old, old, kh, kw)
+    return wide.reshape(out_ch, new * new, kh, kw)
 
 
 def swap_pair(x: Tensor, batch: int) -> Tensor:
