@@ -42,9 +42,10 @@ FAMILIES: dict[str, tuple[type[ModelConfig], Callable[[Any], TwoStageModel]]] = 
 }
 
 # The shipped edge models share one motion stage (``ship_checkpoint.py --motion-from``), so they share
-# its shape too: warped cost volumes in the finer motion blocks (run 14 of docs/training-log.md) and
-# residual blocks on the features of the global (run 20) and the warped (run 22) cost volumes.
-EDGE_MOTION: dict[str, Any] = {"motion_refine_radii": (4, 2), "motion_match_blocks": 2, "motion_refine_match_blocks": 1}
+# its shape too: warped cost volumes in the finer motion blocks (run 14 of docs/training-log.md; the
+# last one's reach widened from 2 to 4 cells in run 23) and residual blocks on the features of the
+# global (run 20) and the warped (run 22) cost volumes.
+EDGE_MOTION: dict[str, Any] = {"motion_refine_radii": (4, 4), "motion_match_blocks": 2, "motion_refine_match_blocks": 1}
 # ... and its inference canvas: a second motion pass on up to a 1280-px canvas (the whole frame up to
 # 720p) for pairs whose motion fits the pyramid's reach there (+0.5 dB on val, +0.3 dB on held-out
 # clips for apr-s; README "Motion-adaptive canvas"). Eager runs only: a bundle has one static canvas.
