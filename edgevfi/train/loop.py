@@ -85,7 +85,7 @@ class TrainConfig:
     new_lr_scale: float = 1.0
     # Name prefixes of trained tensors that take ``new_lr_scale`` too: inputs that started at zero
     # in an earlier run and stayed near it (the warped cost volumes' ``cost_in`` convs of run 14 had
-    # a mean |w| of 0.0012 after 10,000 steps at fine-tuning rates, the image convs beside them 0.05).
+    # a mean |w| of 0.0012 after 12,300 steps at fine-tuning rates, the image convs beside them 0.05).
     fast_prefixes: tuple[str, ...] = ()
     device: str = "cpu"
     threads: int = 0
