@@ -351,16 +351,16 @@ class Trainer:
         return chosen
 
     def _param_groups(self) -> list[dict[str, Any]]:
-        """The trained parameters as optimiser groups, each with its ``lr_scale`` (``new_lr_scale``)."""
+        """The trained parameters as optimiser groups, each with its ``lr_scale``: ``new_lr_scale`` for
+        the grown model's new tensors and those named by ``fast_prefixes``, 1 for the rest."""
         params = self.trained_parameters()
-        new_names = set(self.new_tensors)
-        prefixes = tuple(self.cfg.fast_prefixes)
-        new_ids = {id(p) for n, p in self.model.named_parameters() if n in new_names or n.startswith(prefixes)}
-        if self.cfg.new_lr_scale == 1.0 or not new_ids:
+        new_names, prefixes = set(self.new_tensors), tuple(self.cfg.fast_prefixes)
+        scaled_ids = {id(p) for n, p in self.model.named_parameters() if n in new_names or n.startswith(prefixes)}
+        if self.cfg.new_lr_scale == 1.0 or not scaled_ids:
             return [{"params": params, "lr_scale": 1.0}]
         groups = [
-            {"params": [p for p in params if id(p) not in new_ids], "lr_scale": 1.0},
-            {"params": [p for p in params if id(p) in new_ids], "lr_scale": self.cfg.new_lr_scale},
+            {"params": [p for p in params if id(p) not in scaled_ids], "lr_scale": 1.0},
+            {"params": [p for p in params if id(p) in scaled_ids], "lr_scale": self.cfg.new_lr_scale},
         ]
         return [g for g in groups if g["params"]]
 
