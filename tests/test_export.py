@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import shutil
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 pytest.importorskip("executorch")
 pytest.importorskip("litert_torch")
@@ -22,7 +24,7 @@ from conftest import moving_pair, tiny_model
 
 from edgevfi.checkpoint import save_checkpoint
 from edgevfi.cli import main
-from edgevfi.models.blocks import local_correlation
+from edgevfi.models.blocks import FlowPyramid, eager_tap_sums, grouped_conv_cost_volumes, local_correlation
 from edgevfi.runtime import Runner
 from edgevfi.runtime.backend import EagerBackend
 from export import backends
@@ -312,3 +314,37 @@ def test_cli_eval_runs_a_bundle(exported, tmp_path, capsys):
     assert tta["model"] == "tiny-apr (onnx bundle) (motion TTA ×2)"
     want = evaluate(Runner(eager, overlap=32, motion_tta=2), tmp_path / "data", "eager")
     assert abs(tta["mean_psnr"] - want["mean_psnr"]) <= 0.01
+
+
+def test_eager_cost_volumes_sum_taps_and_exported_graphs_keep_grouped_conv():
+    """Eager inference takes the tap sums (no (2R+1)²·C-channel concatenation); torch.export, which
+    every backend starts from, still sees one grouped convolution per cost volume, with equal outputs."""
+    pyramid = FlowPyramid((8, 8, 8), radius=2, feat=8, refine_radii=(1, 2)).eval()
+    g = torch.Generator().manual_seed(0)
+    pair = (torch.rand(1, 3, 64, 64, generator=g), torch.rand(1, 3, 64, 64, generator=g))
+    assert eager_tap_sums()
+    program = torch.export.export(pyramid, pair, strict=False)
+    convs = [node for node in program.graph.nodes if node.op == "call_function" and "conv" in str(node.target)]
+    # The constant weight reaches the conv through a dtype cast (``weight.to(f0)``).
+    groups = [c.args[-1] for c in convs if c.args[1].op == "call_function" and "corr_weight" in c.args[1].args[0].name]
+    assert sorted(groups) == [9, 25, 25], groups
+    with torch.no_grad():
+        eager, exported = pyramid(*pair)[0], program.module()(*pair)[0]
+    assert torch.allclose(eager, exported, atol=1e-5)
+
+
+def test_mac_counts_see_the_cost_volumes_as_exported():
+    """``count_macs`` counts each cost volume's grouped convolution (taps × channels MACs per pixel and
+    direction) even though eager inference sums taps, and leaves the eager form switched back on."""
+    pyramid = FlowPyramid((8, 8, 8), radius=2, feat=8, refine_radii=(1, 2)).eval()
+    pair = (torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
+    flops = []
+    for grouped in (False, True):
+        with torch.no_grad(), grouped_conv_cost_volumes(pyramid) if grouped else nullcontext():
+            with FlopCounterMode(display=False) as counter:
+                pyramid(*pair)
+        flops.append(counter.get_total_flops())
+    # (taps, channels, pixels) of the 1/8 global volume and the 1/4 and 1/2 warped ones, both directions.
+    volumes = ((25, 8, 8 * 8), (9, 8, 16 * 16), (25, 4, 32 * 32))
+    assert (flops[1] - flops[0]) // 2 == sum(2 * taps * ch * px for taps, ch, px in volumes)
+    assert pyramid.tap_sums

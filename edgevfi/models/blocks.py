@@ -8,6 +8,8 @@ depends on statistics beyond a pixel, so tiles and full frames compute the same 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -226,6 +228,32 @@ class _TapSumCorrelation(torch.autograd.Function):
         return grad0, grad_padded[:, :, R : R + H, R : R + W], None
 
 
+def eager_tap_sums() -> bool:
+    """Whether cost volumes sum channels tap by tap (:class:`_TapSumCorrelation`): in eager PyTorch.
+
+    Graphs being exported, traced or compiled keep the grouped 1×1 convolution, which backends
+    delegate. Eager inference gains too: the convolution's input concatenates every tap's product,
+    (2R+1)² × C channels at the block's resolution (2.4 GB for the ±4-cell volume on the 1280
+    canvas), where the tap sums reuse one product buffer (``benchmarks/correlation.py``).
+    """
+    return not (torch.compiler.is_exporting() or torch.compiler.is_compiling() or torch.jit.is_tracing())
+
+
+@contextmanager
+def grouped_conv_cost_volumes(model: nn.Module) -> Iterator[None]:
+    """Within the block, every :class:`FlowPyramid` in ``model`` builds its cost volumes as exported
+    graphs do (grouped 1×1 convolution; same values): for MAC counts that match the devices' graphs."""
+    pyramids = [m for m in model.modules() if isinstance(m, FlowPyramid)]
+    before = [p.tap_sums for p in pyramids]
+    for p in pyramids:
+        p.tap_sums = False
+    try:
+        yield
+    finally:
+        for p, state in zip(pyramids, before, strict=True):
+            p.tap_sums = state
+
+
 def local_correlation(
     f0: Tensor, f1: Tensor, radius: int, weight: Tensor | None = None, channel_sums: bool = False
 ) -> Tensor:
@@ -311,6 +339,9 @@ class FlowPyramid(nn.Module):
             raise ValueError(f"FlowPyramid takes 1 to 4 block widths (scales 8, 4, 2, 1), got {len(widths)}")
         self.scales = (8, 4, 2, 1)[: len(widths)]
         self.radius = radius
+        # Eager cost volumes as tap sums (:func:`eager_tap_sums`); off = the exported graphs' grouped
+        # convolution, which :func:`grouped_conv_cost_volumes` selects to count MACs as devices run them.
+        self.tap_sums = True
         # Features at 1/8 canvas for the cost volume: a correlation hands the first block its
         # motion candidates directly, which a small net cannot learn to find from scratch quickly
         # (measured: without it, 240 distillation steps left the flow at zero).
@@ -395,9 +426,7 @@ class FlowPyramid(nn.Module):
         for k, layer in enumerate(self.features):
             f = layer(f)
             features[2 ** (k + 1)] = f
-        # Training sums channels tap by tap (same values, faster backward); eval and export keep the
-        # grouped convolution, which backends delegate.
-        sums = self.training
+        sums = self.tap_sums and eager_tap_sums()
         flows: list[Tensor] = []
         if init is not None:
             # Seed the grid of the block before ``start``, in that grid's pixels.
