@@ -21,10 +21,7 @@ between the two frames.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -39,16 +36,8 @@ from edgevfi.models import blocks  # noqa: E402
 from edgevfi.runtime import EagerBackend, Runner  # noqa: E402
 from export.latency import frame_pair  # noqa: E402
 
-
-def timed(fn: Callable[[], object], repeats: int) -> float:
-    """Median seconds of ``repeats`` calls after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+sys.path.append(str(HERE))
+from train_step import timed  # noqa: E402
 
 
 def cost_volume_shapes(model: models.TwoStageModel, canvas_hw: tuple[int, int]) -> list[tuple[str, tuple, int]]:
