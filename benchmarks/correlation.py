@@ -5,7 +5,7 @@ one of two ways with the same values (``edgevfi.models.blocks.local_correlation`
 
 * ``grouped conv``: every tap's product concatenated, then one grouped 1×1 convolution of constant
   ones: the form exported graphs keep, which backends delegate, and eager inference's until the
-  twenty-second session. At the 1280 × 736 motion canvas of a 720p frame the ±4-cell volume at 1/2 of
+  twenty-first session. At the 1280 × 736 motion canvas of a 720p frame the ±4-cell volume at 1/2 of
   the canvas concatenates 81 × 16 channels of 640 × 368 for both directions: 2.4 GB, after a list
   of the same products.
 * ``tap sums``: one channel sum per tap into the output (``_TapSumCorrelation``): eager's form now.
@@ -44,12 +44,11 @@ def cost_volume_shapes(model: models.TwoStageModel, canvas_hw: tuple[int, int]) 
     """(label, feature shape with both directions stacked, radius) of every cost volume on ``canvas_hw``."""
     pyramid = next(m for m in model.modules() if isinstance(m, blocks.FlowPyramid))
     H, W = canvas_hw
-    feat = pyramid.features[-1][0].out_channels
-    shapes = [(f"1/8 canvas, ±{pyramid.radius}", (2, feat, H // 8, W // 8), pyramid.radius)]
-    channels = {4: feat, 2: feat // 2}
+    # Each volume's constant weight is (taps, feature channels, 1, 1): the pyramid's own layout.
+    volumes = [(8, pyramid.radius, pyramid.corr_weight)]
     for scale, radius in sorted(pyramid.refine_radii.items(), reverse=True):
-        shapes.append((f"1/{scale} canvas, ±{radius}", (2, channels[scale], H // scale, W // scale), radius))
-    return shapes
+        volumes.append((scale, radius, getattr(pyramid, f"refine_corr_weight{scale}")))
+    return [(f"1/{s} canvas, ±{r}", (2, w.shape[1], H // s, W // s), r) for s, r, w in volumes]
 
 
 def main() -> None:

@@ -334,8 +334,9 @@ def test_eager_cost_volumes_sum_taps_and_exported_graphs_keep_grouped_conv():
 
 
 def test_mac_counts_see_the_cost_volumes_as_exported():
-    """``count_macs`` counts each cost volume's grouped convolution (taps × channels MACs per pixel and
-    direction) even though eager inference sums taps, and leaves the eager form switched back on."""
+    """Under ``grouped_conv_cost_volumes`` (how ``count_macs`` counts) the FLOP counter sees each cost
+    volume's grouped convolution (taps × channels MACs per pixel and direction) even though eager
+    inference sums taps, and the eager form is switched back on after it."""
     pyramid = FlowPyramid((8, 8, 8), radius=2, feat=8, refine_radii=(1, 2)).eval()
     pair = (torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
     flops = []

@@ -234,7 +234,7 @@ def eager_tap_sums() -> bool:
     Graphs being exported, traced or compiled keep the grouped 1×1 convolution, which backends
     delegate. Eager inference gains too: the convolution's input concatenates every tap's product,
     (2R+1)² × C channels at the block's resolution (2.4 GB for the ±4-cell volume on the 1280
-    canvas), where the tap sums reuse one product buffer (``benchmarks/correlation.py``).
+    canvas), where the tap sums hold one tap's product at a time (``benchmarks/correlation.py``).
     """
     return not (torch.compiler.is_exporting() or torch.compiler.is_compiling() or torch.jit.is_tracing())
 
@@ -265,7 +265,8 @@ def local_correlation(
     separate reductions it does not). Out-of-frame taps see zeros.
     ``channel_sums`` computes the same sums as one plain reduction per tap with a hand-written
     backward (:class:`_TapSumCorrelation`): several times faster than the grouped convolution in
-    eager PyTorch on CPU (its backward is slow), so training uses it and exported graphs do not.
+    eager PyTorch on CPU (its backward is slow, its forward concatenates every tap's product), so
+    eager training and inference use it (:func:`eager_tap_sums`) and exported graphs do not.
     (B, (2R+1)², H, W).
     """
     # Per-pixel zero mean, unit norm: a correlation coefficient in [−1, 1] with real contrast
