@@ -814,14 +814,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     """Parity report of a bundle; exit 1 when a gate fails."""
     backends, bundle, parity = _export_package("check")
-    BundleError, load_bundle = bundle.BundleError, bundle.load_bundle
+    BundleError, load_manifest_only = bundle.BundleError, bundle.load_manifest_only
     from edgevfi.io import atomic_output, check_output_path
 
     try:
         names = backends.parse_backends(args.backend) if args.backend else None
         if args.make_reference:
             out = check_output_path(args.make_reference, overwrite=False)
-            bundle = load_bundle(args.bundle)
+            # Eager PyTorch only: the artifacts need not be there (a GPU machine gets the manifest alone).
+            bundle = load_manifest_only(args.bundle)
             model = parity.source_model(bundle, args.checkpoint)
             meta = parity.make_reference(bundle, model, out, args.device, args.data, args.limit)
             print(f"wrote reference {out} ({len(meta['sha256'])} arrays, device {meta['device_name']})")

@@ -299,6 +299,19 @@ def load_bundle(path: str | Path, backend: str | None = None) -> Bundle:
     return Bundle(root, manifest)
 
 
+def load_manifest_only(path: str | Path) -> Bundle:
+    """A bundle's manifest without verifying (or needing) its artifacts.
+
+    Enough for what runs eager PyTorch alone, such as ``edgevfi check --make-reference`` on a lent
+    GPU machine that only the manifest and the source checkpoint travel to.
+    """
+    root = Path(path)
+    manifest = read_manifest(root)
+    if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+        raise BundleError(f"{root / 'manifest.json'}: not an EdgeVFI bundle manifest of version {VERSION}")
+    return Bundle(root, manifest)
+
+
 class BundleBackend:
     """A :class:`~edgevfi.runtime.backend.Backend` running a bundle's graphs in one runtime."""
 

@@ -209,6 +209,27 @@ def test_cache_is_reused_and_atomic(cut_video: Path, tmp_path: Path) -> None:
     assert V.decode_count() == n0 + 2
 
 
+def test_opencv_decode_matches_pyav(cut_video: Path) -> None:
+    """The OpenCV fallback (machines without PyAV) decodes the same frames, downscaled the same way."""
+    pytest.importorskip("cv2")
+    for max_side in (None, 40):
+        by_av = list(V._iter_video(cut_video, max_side))
+        by_cv2 = list(V._iter_video_cv2(cut_video, max_side))
+        assert len(by_cv2) == len(by_av) == 24
+        for a, b in zip(by_av, by_cv2, strict=True):
+            assert a.shape == b.shape == ((64, 64, 3) if max_side is None else (40, 40, 3))
+            # YUV->RGB conversions differ by rounding (swscale vs OpenCV), not by content.
+            assert np.abs(a.astype(int) - b.astype(int)).mean() < 2.0
+
+
+def test_opencv_decode_errors_name_the_path(tmp_path: Path) -> None:
+    pytest.importorskip("cv2")
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video at all")
+    with pytest.raises(V.DataError, match=r"broken\.mp4"):
+        list(V._iter_video_cv2(bad, None))
+
+
 def test_png_folder_clip(tmp_path: Path) -> None:
     for i, f in enumerate(square_frames(n=6, cut=100, size=32)):
         save_png(tmp_path / "frames" / f"{i:03d}.png", f)

@@ -161,6 +161,30 @@ def test_reference_file_round_trip(exported, tmp_path):
     assert report["pass"] and report["reference"]["file"] == str(ref)
 
 
+def test_make_reference_needs_only_the_manifest(exported, tmp_path, capsys):
+    """A GPU machine gets the manifest and the checkpoint, not the artifacts: the CLI's reference
+    from the manifest alone equals the one made from the full bundle, and checks the full bundle."""
+    bundle, ckpt, model = exported
+    from export.parity import make_reference, read_reference
+
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copyfile(bundle / "manifest.json", bare / "manifest.json")
+    with pytest.raises(BundleError, match="missing"):
+        load_bundle(bare)
+    ref = tmp_path / "ref.npz"
+    assert main(["check", str(bare), "--make-reference", str(ref), "--checkpoint", str(ckpt)]) == 0
+    assert "wrote reference" in capsys.readouterr().out
+    full = tmp_path / "full.npz"
+    make_reference(load_bundle(bundle), model, full)
+    _, got = read_reference(ref, load_bundle(bundle))
+    _, want = read_reference(full, load_bundle(bundle))
+    assert got.keys() == want.keys() and all((got[k] == want[k]).all() for k in want)
+    (bare / "manifest.json").write_text("{}")
+    assert main(["check", str(bare), "--make-reference", str(tmp_path / "x.npz")]) != 0
+    assert "not an EdgeVFI bundle manifest" in capsys.readouterr().err
+
+
 def _copy(bundle: Path, dest: Path) -> Path:
     shutil.copytree(bundle, dest)
     return dest

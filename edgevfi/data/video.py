@@ -263,8 +263,12 @@ def _npy_header(shape: tuple[int, ...]) -> bytes:
 
 
 def _iter_video(path: Path, max_side: int | None) -> Iterator[np.ndarray]:
-    import av  # lazy: importing the data package should not need PyAV
-
+    try:
+        import av  # lazy: importing the data package should not need PyAV
+    except ImportError:
+        # Machines without PyAV (a lent GPU image ships OpenCV, whose wheels bundle FFmpeg too).
+        yield from _iter_video_cv2(path, max_side)
+        return
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as e:
@@ -281,6 +285,32 @@ def _iter_video(path: Path, max_side: int | None) -> Iterator[np.ndarray]:
                 yield frame.to_ndarray(width=w, height=h, format="rgb24", interpolation="AREA")
         except av.error.FFmpegError as e:
             raise DataError(f"{path}: decoding failed ({e})") from e
+
+
+def _iter_video_cv2(path: Path, max_side: int | None) -> Iterator[np.ndarray]:
+    try:
+        import cv2
+    except ImportError as e:
+        raise DataError(f"{path}: decoding video needs PyAV (pip install av) or OpenCV") from e
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise DataError(f"{path}: cannot open video")
+        n = 0
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            h, w = bgr.shape[:2]
+            tw, th = _target_size(w, h, max_side)
+            if (tw, th) != (w, h):
+                bgr = cv2.resize(bgr, (tw, th), interpolation=cv2.INTER_AREA)
+            n += 1
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+        if n == 0:
+            raise DataError(f"{path}: no decodable video frames")
+    finally:
+        cap.release()
 
 
 def _iter_frames_folder(folder: Path, max_side: int | None) -> Iterator[np.ndarray]:

@@ -14,7 +14,9 @@ import math
 import os
 import random
 import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -89,6 +91,8 @@ class TrainConfig:
     fast_prefixes: tuple[str, ...] = ()
     device: str = "cpu"
     threads: int = 0
+    # Threads that make the next steps' training items while a step runs (0: made in the loop).
+    loader_threads: int = 0
     seed: int = 0
     log_every: int = 20
     val_every: int = 500
@@ -455,14 +459,37 @@ class Trainer:
 
     # --- loop ----------------------------------------------------------------------------
     def batches(self) -> Iterator[dict[str, Tensor]]:
-        """Deterministic batches: sample ``i`` of step ``s`` is dataset item ``s * batch + i``."""
-        while True:
-            items = [self.dataset[self.step * self.cfg.batch + i] for i in range(self.cfg.batch)]
+        """Deterministic batches: sample ``i`` of step ``s`` is dataset item ``s * batch + i``.
+
+        With ``loader_threads`` the items of the next steps are made in threads while the current
+        step runs (on a GPU the step is shorter than making its items); an item's randomness is
+        seeded by its index, so the batches are exactly those made without threads.
+        """
+        B = self.cfg.batch
+
+        def collate(items: list[dict[str, Any]]) -> dict[str, Tensor]:
             batch = {
                 k: torch.stack([torch.as_tensor(it[k]) for it in items]).to(self.device) for k in ("img0", "img1", "gt")
             }
             batch["t"] = torch.tensor([float(it["t"]) for it in items], device=self.device)
-            yield batch
+            return batch
+
+        if not self.cfg.loader_threads:
+            while True:
+                yield collate([self.dataset[self.step * B + i] for i in range(B)])
+        with ThreadPoolExecutor(self.cfg.loader_threads) as pool:
+            pending: deque[list[Future]] = deque()
+            step = self.step
+            try:
+                while True:
+                    while len(pending) < 3:  # this step and two ahead
+                        pending.append([pool.submit(self.dataset.__getitem__, step * B + i) for i in range(B)])
+                        step += 1
+                    yield collate([f.result() for f in pending.popleft()])
+            finally:
+                for futures in pending:
+                    for f in futures:
+                        f.cancel()
 
     def train(self, steps: int | None = None) -> dict[str, float]:
         cfg = self.cfg
