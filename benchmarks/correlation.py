@@ -1,13 +1,12 @@
-"""Eager inference's cost volumes: grouped convolution or tap sums? One run, side by side.
+"""Eager inference's cost volumes: the exported graphs' form or tap sums? One run, side by side.
 
 Eager PyTorch (``edgevfi interpolate``, ``eval``, ``benchmarks/quality.py``) computes each cost volume
 one of two ways with the same values (``edgevfi.models.blocks.local_correlation``):
 
-* ``grouped conv``: every tap's product concatenated, then one grouped 1×1 convolution of constant
-  ones: the form exported graphs keep, which backends delegate, and eager inference's until the
-  twenty-first session. At the 1280 × 736 motion canvas of a 720p frame the ±4-cell volume at 1/2 of
-  the canvas concatenates 81 × 16 channels of 640 × 368 for both directions: 2.4 GB, after a list
-  of the same products.
+* ``per-tap conv``: each tap's product summed over channels by a 1×1 convolution of constant ones,
+  the one-channel sums concatenated: the form exported graphs take, which backends delegate (since the
+  twenty-second session; before, one grouped 1×1 convolution over all taps' concatenated products,
+  eager inference's form until the twenty-first session, 3.48× slower per 720p frame than the tap sums).
 * ``tap sums``: one channel sum per tap into the output (``_TapSumCorrelation``): eager's form now.
 
 First the cost volumes alone at the shapes the shipped ``apr-s`` builds for a 720p frame (both
@@ -44,7 +43,7 @@ def cost_volume_shapes(model: models.TwoStageModel, canvas_hw: tuple[int, int]) 
     """(label, feature shape with both directions stacked, radius) of every cost volume on ``canvas_hw``."""
     pyramid = next(m for m in model.modules() if isinstance(m, blocks.FlowPyramid))
     H, W = canvas_hw
-    # Each volume's constant weight is (taps, feature channels, 1, 1): the pyramid's own layout.
+    # Each volume's constant weight is (1, feature channels, 1, 1): the pyramid's own layout.
     volumes = [(8, pyramid.radius, pyramid.corr_weight)]
     for scale, radius in sorted(pyramid.refine_radii.items(), reverse=True):
         volumes.append((scale, radius, getattr(pyramid, f"refine_corr_weight{scale}")))
@@ -61,7 +60,7 @@ def main() -> None:
     model = models.create(args.model, pretrained=True).eval()
     print(f"torch {torch.__version__}, {args.threads} threads, median of {args.repeats}, {args.model}\n")
 
-    print("| cost volume (forward) | canvas | grouped conv (ms) | tap sums (ms) | tap sums vs grouped conv |")
+    print("| cost volume (forward) | canvas | per-tap conv (ms) | tap sums (ms) | tap sums vs per-tap conv |")
     print("| --- | --- | ---: | ---: | ---: |")
     g = torch.Generator().manual_seed(0)
     for canvas in ((288, 512), (736, 1280)):
@@ -81,12 +80,12 @@ def main() -> None:
     with torch.inference_mode():
         taps_out = frame()
         taps_s = timed(frame, args.repeats)
-        with blocks.grouped_conv_cost_volumes(model):
+        with blocks.exported_cost_volumes(model):
             conv_out = frame()
             conv_s = timed(frame, args.repeats)
     diff = (taps_out - conv_out).abs().max().item()
     print(
-        f"\n720p frame through the Runner (edgevfi bench's pair): grouped conv {conv_s:.2f} s, "
+        f"\n720p frame through the Runner (edgevfi bench's pair): per-tap conv {conv_s:.2f} s, "
         f"tap sums {taps_s:.2f} s: {conv_s / taps_s:.2f}× faster; max |difference| {diff:.1e}"
     )
 

@@ -6,7 +6,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from edgevfi.models.base import TwoStageModel
-from edgevfi.models.blocks import grouped_conv_cost_volumes
+from edgevfi.models.blocks import exported_cost_volumes
 
 
 def count_params(model: torch.nn.Module) -> int:
@@ -23,9 +23,9 @@ def count_macs(model: TwoStageModel, frame_hw: tuple[int, int] = (720, 1280)) ->
     motion-adaptive canvas (``config.fine_canvas_side``), ``fine_motion`` is the second motion pass
     at its largest canvas for this frame (pairs with small motion) and ``total_fine`` the frame's
     cost with it; both equal the single-pass figures when the model has none. Cost volumes count
-    as the exported graphs compute them (a grouped 1×1 convolution), not as eager's tap sums.
+    as the exported graphs compute them (a 1×1 convolution per tap), not as eager's tap sums.
     """
-    with grouped_conv_cost_volumes(model):
+    with exported_cost_volumes(model):
         return _count_macs(model, frame_hw)
 
 

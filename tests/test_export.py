@@ -6,6 +6,7 @@ LiteRT and Core ML lowering); the tests then load, run and tamper with copies of
 
 from __future__ import annotations
 
+import collections
 import json
 import shutil
 from contextlib import nullcontext
@@ -24,7 +25,7 @@ from conftest import moving_pair, tiny_model
 
 from edgevfi.checkpoint import save_checkpoint
 from edgevfi.cli import main
-from edgevfi.models.blocks import FlowPyramid, eager_tap_sums, grouped_conv_cost_volumes, local_correlation
+from edgevfi.models.blocks import FlowPyramid, eager_tap_sums, exported_cost_volumes, local_correlation
 from edgevfi.runtime import Runner
 from edgevfi.runtime.backend import EagerBackend
 from export import backends
@@ -275,7 +276,7 @@ def test_unknown_backend_is_a_clear_error():
         backends.parse_backends("et,tpu")
 
 
-def test_correlation_as_grouped_conv_equals_reduction():
+def test_correlation_as_per_tap_convs_equals_reduction():
     g = torch.Generator().manual_seed(0)
     f0, f1 = torch.rand(2, 8, 9, 11, generator=g), torch.rand(2, 8, 9, 11, generator=g)
     got = local_correlation(f0, f1, 2)
@@ -340,32 +341,41 @@ def test_cli_eval_runs_a_bundle(exported, tmp_path, capsys):
     assert abs(tta["mean_psnr"] - want["mean_psnr"]) <= 0.01
 
 
-def test_eager_cost_volumes_sum_taps_and_exported_graphs_keep_grouped_conv():
-    """Eager inference takes the tap sums (no (2R+1)²·C-channel concatenation); torch.export, which
-    every backend starts from, still sees one grouped convolution per cost volume, with equal outputs."""
+def test_eager_cost_volumes_sum_taps_and_exported_graphs_take_a_conv_per_tap():
+    """Eager inference takes the tap sums; torch.export, which every backend starts from, sees one
+    1×1 convolution (C → 1) per tap of each cost volume, and no concatenation of the taps' products
+    (ExecuTorch copies those several times over), with outputs equal to eager's."""
     pyramid = FlowPyramid((8, 8, 8), radius=2, feat=8, refine_radii=(1, 2)).eval()
     g = torch.Generator().manual_seed(0)
     pair = (torch.rand(1, 3, 64, 64, generator=g), torch.rand(1, 3, 64, 64, generator=g))
     assert eager_tap_sums()
     program = torch.export.export(pyramid, pair, strict=False)
     convs = [node for node in program.graph.nodes if node.op == "call_function" and "conv" in str(node.target)]
-    # The constant weight reaches the conv through a dtype cast (``weight.to(f0)``).
-    groups = [c.args[-1] for c in convs if c.args[1].op == "call_function" and "corr_weight" in c.args[1].args[0].name]
-    assert sorted(groups) == [9, 25, 25], groups
+    # The constant weight reaches the convs through one dtype cast (``weight.to(f0)``) per volume.
+    per_volume = collections.Counter(
+        c.args[1] for c in convs if c.args[1].op == "call_function" and "corr_weight" in c.args[1].args[0].name
+    )
+    assert sorted(per_volume.values()) == [9, 25, 25], per_volume
+    assert all(len(c.args) < 7 or c.args[6] == 1 for c in convs if c.args[1] in per_volume), "grouped"
+    cats = [n for n in program.graph.nodes if n.op == "call_function" and "cat" in str(n.target)]
+    # A volume's only concatenation joins its one-channel tap sums.
+    for cat in cats:
+        if any(isinstance(x, torch.fx.Node) and x in convs for x in cat.args[0]):
+            assert all(x in convs and x.meta["val"].shape[1] == 1 for x in cat.args[0])
     with torch.no_grad():
         eager, exported = pyramid(*pair)[0], program.module()(*pair)[0]
     assert torch.allclose(eager, exported, atol=1e-5)
 
 
 def test_mac_counts_see_the_cost_volumes_as_exported():
-    """Under ``grouped_conv_cost_volumes`` (how ``count_macs`` counts) the FLOP counter sees each cost
-    volume's grouped convolution (taps × channels MACs per pixel and direction) even though eager
+    """Under ``exported_cost_volumes`` (how ``count_macs`` counts) the FLOP counter sees each cost
+    volume's per-tap convolutions (taps × channels MACs per pixel and direction) even though eager
     inference sums taps, and the eager form is switched back on after it."""
     pyramid = FlowPyramid((8, 8, 8), radius=2, feat=8, refine_radii=(1, 2)).eval()
     pair = (torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
     flops = []
-    for grouped in (False, True):
-        with torch.no_grad(), grouped_conv_cost_volumes(pyramid) if grouped else nullcontext():
+    for exported in (False, True):
+        with torch.no_grad(), exported_cost_volumes(pyramid) if exported else nullcontext():
             with FlopCounterMode(display=False) as counter:
                 pyramid(*pair)
         flops.append(counter.get_total_flops())

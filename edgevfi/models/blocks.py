@@ -185,9 +185,9 @@ def swap_pair(x: Tensor, batch: int) -> Tensor:
     return torch.cat([x[batch:], x[:batch]], 0)
 
 
-def correlation_weight(radius: int, channels: int) -> Tensor:
-    """Constant ones of the grouped 1×1 convolution that sums each tap's channel products."""
-    return torch.ones((2 * radius + 1) ** 2, channels, 1, 1)
+def correlation_weight(channels: int) -> Tensor:
+    """Constant ones of the 1×1 convolution that sums one tap's channel products (C → 1)."""
+    return torch.ones(1, channels, 1, 1)
 
 
 class _TapSumCorrelation(torch.autograd.Function):
@@ -231,18 +231,17 @@ class _TapSumCorrelation(torch.autograd.Function):
 def eager_tap_sums() -> bool:
     """Whether cost volumes sum channels tap by tap (:class:`_TapSumCorrelation`): in eager PyTorch.
 
-    Graphs being exported, traced or compiled keep the grouped 1×1 convolution, which backends
-    delegate. Eager inference gains too: the convolution's input concatenates every tap's product,
-    (2R+1)² × C channels at the block's resolution (2.4 GB for the ±4-cell volume on the 1280
-    canvas), where the tap sums hold one tap's product at a time (``benchmarks/correlation.py``).
+    Graphs being exported, traced or compiled keep one 1×1 convolution per tap, which backends
+    delegate (a reduction XNNPACK does not). Eager PyTorch on CPU runs the tap sums several times
+    faster, forward and backward (``benchmarks/correlation.py``, ``benchmarks/train_step.py``).
     """
     return not (torch.compiler.is_exporting() or torch.compiler.is_compiling() or torch.jit.is_tracing())
 
 
 @contextmanager
-def grouped_conv_cost_volumes(model: nn.Module) -> Iterator[None]:
+def exported_cost_volumes(model: nn.Module) -> Iterator[None]:
     """Within the block, every :class:`FlowPyramid` in ``model`` builds its cost volumes as exported
-    graphs do (grouped 1×1 convolution; same values): for MAC counts that match the devices' graphs."""
+    graphs do (a 1×1 convolution per tap; same values): for MAC counts that match the devices' graphs."""
     pyramids = [m for m in model.modules() if isinstance(m, FlowPyramid)]
     before = [p.tap_sums for p in pyramids]
     for p in pyramids:
@@ -260,13 +259,18 @@ def local_correlation(
     """Cost volume: correlation coefficient of ``f0[p]`` and ``f1[p + d]`` for every d in [−R, R]².
 
     Built from static shifts (pad + slice + multiply), like the window warping ops, so it exports
-    and quantizes everywhere; the per-tap channel sums are one grouped 1×1 convolution with constant
-    ones (``weight``, a module buffer in :class:`FlowPyramid`), which XNNPACK delegates (81
-    separate reductions it does not). Out-of-frame taps see zeros.
+    and quantizes everywhere; each tap's channel sum is a 1×1 convolution (C → 1) with constant ones
+    (``weight``, a module buffer in :class:`FlowPyramid`), which XNNPACK delegates (a reduction it
+    does not), and the (2R+1)² one-channel sums are concatenated. Measured against the earlier form,
+    one grouped convolution over all taps' concatenated products ((2R+1)²·C channels), on the ±4 volume
+    of a 368×640 grid, 16 channels, both directions, 2 threads: ExecuTorch 4.19 → 0.99 s, LiteRT
+    3.12 → 0.56 s, ONNX Runtime 0.67 → 0.65 s (``benchmarks/cost_volume_export.py``): ExecuTorch
+    lowers a concatenation of many inputs into chained copies, so that form copied each product
+    several times. Out-of-frame taps see zeros.
     ``channel_sums`` computes the same sums as one plain reduction per tap with a hand-written
-    backward (:class:`_TapSumCorrelation`): several times faster than the grouped convolution in
-    eager PyTorch on CPU (its backward is slow, its forward concatenates every tap's product), so
-    eager training and inference use it (:func:`eager_tap_sums`) and exported graphs do not.
+    backward (:class:`_TapSumCorrelation`): several times faster than the convolutions in eager
+    PyTorch on CPU, so eager training and inference use it (:func:`eager_tap_sums`) and exported
+    graphs do not.
     (B, (2R+1)², H, W).
     """
     # Per-pixel zero mean, unit norm: a correlation coefficient in [−1, 1] with real contrast
@@ -282,10 +286,8 @@ def local_correlation(
         for dy in range(-radius, radius + 1)
         for dx in range(-radius, radius + 1)
     ]
-    products = [f0 * shifted for shifted in shifts]
-    if weight is None:
-        weight = correlation_weight(radius, f0.shape[1])
-    return F.conv2d(torch.cat(products, 1), weight.to(f0), groups=len(products))
+    weight = (correlation_weight(f0.shape[1]) if weight is None else weight).to(f0)
+    return torch.cat([F.conv2d(f0 * shifted, weight) for shifted in shifts], 1)
 
 
 #: Config fields that shape a :class:`FlowPyramid`, each ``motion_<arg>`` for the constructor's ``<arg>``:
@@ -340,8 +342,8 @@ class FlowPyramid(nn.Module):
             raise ValueError(f"FlowPyramid takes 1 to 4 block widths (scales 8, 4, 2, 1), got {len(widths)}")
         self.scales = (8, 4, 2, 1)[: len(widths)]
         self.radius = radius
-        # Eager cost volumes as tap sums (:func:`eager_tap_sums`); off = the exported graphs' grouped
-        # convolution, which :func:`grouped_conv_cost_volumes` selects to count MACs as devices run them.
+        # Eager cost volumes as tap sums (:func:`eager_tap_sums`); off = the exported graphs' per-tap
+        # convolutions, which :func:`exported_cost_volumes` selects to count MACs as devices run them.
         self.tap_sums = True
         # Features at 1/8 canvas for the cost volume: a correlation hands the first block its
         # motion candidates directly, which a small net cannot learn to find from scratch quickly
@@ -380,9 +382,9 @@ class FlowPyramid(nn.Module):
         )
         self.register_buffer("offsets", offsets.t().reshape(2, -1, 1, 1), persistent=False)
         # Constant weights as (non-persistent) buffers, so exported graphs delegate these convolutions.
-        self.register_buffer("corr_weight", correlation_weight(radius, feat), persistent=False)
+        self.register_buffer("corr_weight", correlation_weight(feat), persistent=False)
         for s, r in self.refine_radii.items():
-            self.register_buffer(f"refine_corr_weight{s}", correlation_weight(r, feature_channels[s]), persistent=False)
+            self.register_buffer(f"refine_corr_weight{s}", correlation_weight(feature_channels[s]), persistent=False)
         for s in self.scales:
             if s > 1:
                 self.register_buffer(f"down{s}", downsample_kernel(s, 3), persistent=False)

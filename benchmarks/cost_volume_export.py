@@ -1,0 +1,120 @@
+"""Exported cost volumes: one grouped convolution over all taps, or one convolution per tap? ONE run.
+
+Each cost volume sums, per tap, the channel products of two feature maps. Exported graphs did that
+with one grouped 1×1 convolution over the concatenation of every tap's product ((2R+1)²·C channels;
+until the twenty-second session); now each tap's product goes through its own 1×1 convolution
+(C → 1) and only the one-channel sums are concatenated (``edgevfi.models.blocks.local_correlation``).
+The ExecuTorch profile of the 1280-wide motion graph (``benchmarks/et_profile.py``) had spent 34 %
+of its operator time in copies (XNNPACK lowers a concatenation of many inputs into chained copies)
+and 16 % in transposes. This lowers both forms to each backend at the shapes of the shipped model's
+largest volumes (both directions stacked) and times them side by side, with the largest difference
+from eager PyTorch.
+
+    python benchmarks/cost_volume_export.py [--backends et,litert,onnx] [--threads 2] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # benchmarks/export.py shadows `export`
+
+from edgevfi.models.blocks import channel_norm, correlation_weight, local_correlation  # noqa: E402
+from export import backends  # noqa: E402
+from export.graphs import GraphSpec  # noqa: E402
+
+EXT = {"et": ".pte", "litert": ".tflite", "onnx": ".onnx"}
+#: (label, (directions, channels, H, W), radius): the shipped apr-s's ±4 warped volumes on its canvases.
+SHAPES = (
+    ("1/2 of the 512 canvas", (2, 16, 144, 256), 4),
+    ("1/4 of the 1280 canvas", (2, 32, 184, 320), 4),
+    ("1/2 of the 1280 canvas", (2, 16, 368, 640), 4),
+)
+
+
+class GroupedConvVolume(nn.Module):
+    """The earlier exported form: every tap's product concatenated, one grouped 1×1 convolution."""
+
+    def __init__(self, radius: int, channels: int) -> None:
+        super().__init__()
+        self.radius = radius
+        self.register_buffer("weight", torch.ones((2 * radius + 1) ** 2, channels, 1, 1))
+
+    def forward(self, f0: torch.Tensor, f1: torch.Tensor) -> torch.Tensor:
+        r, (H, W) = self.radius, f0.shape[-2:]
+        f0 = channel_norm(f0) / f0.shape[1] ** 0.5
+        padded = F.pad(channel_norm(f1) / f1.shape[1] ** 0.5, (r, r, r, r))
+        taps = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
+        products = [f0 * padded[:, :, r + dy : r + dy + H, r + dx : r + dx + W] for dy, dx in taps]
+        return F.conv2d(torch.cat(products, 1), self.weight, groups=len(taps))
+
+
+class PerTapConvVolume(nn.Module):
+    """Today's exported form: :func:`local_correlation` as torch.export sees it."""
+
+    def __init__(self, radius: int, channels: int) -> None:
+        super().__init__()
+        self.radius = radius
+        self.register_buffer("weight", correlation_weight(channels))
+
+    def forward(self, f0: torch.Tensor, f1: torch.Tensor) -> torch.Tensor:
+        return local_correlation(f0, f1, self.radius, self.weight)
+
+
+def time_ms(run, inputs: list[torch.Tensor], runs: int) -> float:
+    run(inputs)  # warm-up
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        run(inputs)
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backends", default="et,litert,onnx")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    names = backends.parse_backends(args.backends)
+    torch.set_num_threads(args.threads)
+    print(f"{args.threads} threads, median of {args.runs} runs\n")
+    print("| backend | volume | grouped conv (ms) | per-tap conv (ms) | speed-up | max abs diff vs eager |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    g = torch.Generator().manual_seed(0)
+    for label, shape, radius in SHAPES:
+        f0, f1 = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
+        with torch.no_grad():
+            want = local_correlation(f0, f1, radius, channel_sums=True)
+        for name in names:
+            mod = backends.get(name)
+            row, diff = [], 0.0
+            for form in (GroupedConvVolume(radius, shape[1]), PerTapConvVolume(radius, shape[1])):
+                spec = GraphSpec(type(form).__name__, form.eval(), (f0, f1), ("f0", "f1"), ("cost",))
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = Path(tmp) / f"volume{EXT[name]}"
+                    mod.lower(spec, path)
+                    run = mod.load(path, threads=args.threads)
+                    (got,) = run([f0, f1])
+                    diff = max(diff, float((torch.as_tensor(got) - want).abs().max()))
+                    row.append(time_ms(run, [f0, f1], args.runs))
+            print(
+                f"| {name} | {label}, ±{radius}, {shape[1]} ch | {row[0]:.0f} | {row[1]:.0f} | "
+                f"{row[0] / row[1]:.2f}× | {diff:.1e} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
