@@ -383,7 +383,7 @@ class FlowPyramid(nn.Module):
         self.register_buffer("offsets", offsets.t().reshape(2, -1, 1, 1), persistent=False)
         # Constant weights as (non-persistent) buffers, so exported graphs delegate these convolutions.
         self.register_buffer("corr_weight", correlation_weight(feat), persistent=False)
-        for s, r in self.refine_radii.items():
+        for s in self.refine_radii:
             self.register_buffer(f"refine_corr_weight{s}", correlation_weight(feature_channels[s]), persistent=False)
         for s in self.scales:
             if s > 1:
