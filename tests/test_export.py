@@ -345,6 +345,7 @@ def test_eager_cost_volumes_sum_taps_and_exported_graphs_take_a_conv_per_tap():
     """Eager inference takes the tap sums; torch.export, which every backend starts from, sees one
     1×1 convolution (C → 1) per tap of each cost volume, and no concatenation of the taps' products
     (ExecuTorch copies those several times over), with outputs equal to eager's."""
+    torch.manual_seed(0)
     pyramid = FlowPyramid((8, 8, 8), radius=2, feat=8, refine_radii=(1, 2)).eval()
     g = torch.Generator().manual_seed(0)
     pair = (torch.rand(1, 3, 64, 64, generator=g), torch.rand(1, 3, 64, 64, generator=g))
@@ -356,7 +357,9 @@ def test_eager_cost_volumes_sum_taps_and_exported_graphs_take_a_conv_per_tap():
         c.args[1] for c in convs if c.args[1].op == "call_function" and "corr_weight" in c.args[1].args[0].name
     )
     assert sorted(per_volume.values()) == [9, 25, 25], per_volume
-    assert all(len(c.args) < 7 or c.args[6] == 1 for c in convs if c.args[1] in per_volume), "grouped"
+    # One output channel each (a grouped conv over the taps would have one per tap); read from the
+    # output, since the graph may hold aten.conv2d or aten.convolution, whose argument lists differ.
+    assert all(c.meta["val"].shape[1] == 1 for c in convs if c.args[1] in per_volume)
     cats = [n for n in program.graph.nodes if n.op == "call_function" and "cat" in str(n.target)]
     # A volume's only concatenation joins its one-channel tap sums.
     for cat in cats:
@@ -364,7 +367,10 @@ def test_eager_cost_volumes_sum_taps_and_exported_graphs_take_a_conv_per_tap():
             assert all(x in convs and x.meta["val"].shape[1] == 1 for x in cat.args[0])
     with torch.no_grad():
         eager, exported = pyramid(*pair)[0], program.module()(*pair)[0]
-    assert torch.allclose(eager, exported, atol=1e-5)
+    # Flows of up to 16 px; the channel sums' order differs between the forms (and with the thread
+    # count), and the soft-argmax (temperature 100) amplifies that rounding: 4.3e-5 to 8.0e-5 px on
+    # one thread over 8 initialisations, 0 on two. A wrong tap would be off by pixels.
+    assert (eager - exported).abs().max() <= 2e-4
 
 
 def test_mac_counts_see_the_cost_volumes_as_exported():
