@@ -232,8 +232,9 @@ def eager_tap_sums() -> bool:
     """Whether cost volumes sum channels tap by tap (:class:`_TapSumCorrelation`): in eager PyTorch.
 
     Graphs being exported, traced or compiled keep one 1×1 convolution per tap, which backends
-    delegate (a reduction XNNPACK does not). Eager PyTorch on CPU runs the tap sums several times
-    faster, forward and backward (``benchmarks/correlation.py``, ``benchmarks/train_step.py``).
+    delegate (a reduction XNNPACK does not). Eager keeps training's form, whose hand-written backward
+    is 2.0–4.1× faster than autograd's (``benchmarks/train_step.py``); ``benchmarks/correlation.py``
+    times the two forms in eager inference.
     """
     return not (torch.compiler.is_exporting() or torch.compiler.is_compiling() or torch.jit.is_tracing())
 
@@ -263,14 +264,13 @@ def local_correlation(
     (``weight``, a module buffer in :class:`FlowPyramid`), which XNNPACK delegates (a reduction it
     does not), and the (2R+1)² one-channel sums are concatenated. Measured against the earlier form,
     one grouped convolution over all taps' concatenated products ((2R+1)²·C channels), on the ±4 volume
-    of a 368×640 grid, 16 channels, both directions, 2 threads: ExecuTorch 4.19 → 0.99 s, LiteRT
-    3.12 → 0.56 s, ONNX Runtime 0.67 → 0.65 s (``benchmarks/cost_volume_export.py``): ExecuTorch
+    of a 368×640 grid, 16 channels, both directions, 2 threads: ExecuTorch 4.14 → 1.13 s, LiteRT
+    3.24 → 0.70 s, ONNX Runtime 0.74 → 0.69 s (``benchmarks/cost_volume_export.py``): ExecuTorch
     lowers a concatenation of many inputs into chained copies, so that form copied each product
     several times. Out-of-frame taps see zeros.
     ``channel_sums`` computes the same sums as one plain reduction per tap with a hand-written
-    backward (:class:`_TapSumCorrelation`): several times faster than the convolutions in eager
-    PyTorch on CPU, so eager training and inference use it (:func:`eager_tap_sums`) and exported
-    graphs do not.
+    backward (:class:`_TapSumCorrelation`): eager training and inference use it
+    (:func:`eager_tap_sums`), exported graphs do not.
     (B, (2R+1)², H, W).
     """
     # Per-pixel zero mean, unit norm: a correlation coefficient in [−1, 1] with real contrast
