@@ -16,10 +16,9 @@ from eager PyTorch.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -32,6 +31,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # bench
 from edgevfi.models.blocks import channel_norm, correlation_weight, local_correlation  # noqa: E402
 from export import backends  # noqa: E402
 from export.graphs import GraphSpec  # noqa: E402
+
+sys.path.append(str(HERE))
+from train_step import timed  # noqa: E402
 
 EXT = {"et": ".pte", "litert": ".tflite", "onnx": ".onnx"}
 #: (label, (directions, channels, H, W), radius): the shipped apr-s's ±4 warped volumes on its canvases.
@@ -71,16 +73,6 @@ class PerTapConvVolume(nn.Module):
         return local_correlation(f0, f1, self.radius, self.weight)
 
 
-def time_ms(run, inputs: list[torch.Tensor], runs: int) -> float:
-    run(inputs)  # warm-up
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        run(inputs)
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--backends", default="et,litert,onnx")
@@ -108,7 +100,7 @@ def main() -> None:
                     run = mod.load(path, threads=args.threads)
                     (got,) = run([f0, f1])
                     diff = max(diff, float((torch.as_tensor(got) - want).abs().max()))
-                    row.append(time_ms(run, [f0, f1], args.runs))
+                    row.append(1000 * timed(partial(run, [f0, f1]), args.runs))
             print(
                 f"| {name} | {label}, ±{radius}, {shape[1]} ch | {row[0]:.0f} | {row[1]:.0f} | "
                 f"{row[0] / row[1]:.2f}× | {diff:.1e} |",

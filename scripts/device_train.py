@@ -66,7 +66,7 @@ def main() -> int:
     # The warm-up's learning rates did not depend on cfg.steps, so setting it now gives the same run
     # as a config that had said `steps: total` from the start.
     trainer.cfg.steps = total
-    trainer._record_setting_changes()  # config.json says the real length; the change and its step are logged
+    trainer.record_setting_changes()  # config.json says the real length; the change and its step are logged
     trainer.log(f"measured {rate:.2f} it/s; {left:.0f} s left: cosine to step {total}")
     chunk = max(1, int(rate * args.chunk_seconds))
     while trainer.step < total:

@@ -326,7 +326,7 @@ class Trainer:
         self._log_file = open(self.out / "log.txt", "a")
         if (self.out / "last.pt").exists():
             self._resume()
-            self._record_setting_changes()
+            self.record_setting_changes()
         else:
             _write_json(self.out / "config.json", asdict(cfg))
             # The start weights' digests as they were when the run began: the files at these paths
@@ -428,7 +428,7 @@ class Trainer:
         self.gen.set_state(state["gen"])
         self.log(f"resumed at step {self.step} (best val {self.best:.3f} dB)")
 
-    def _record_setting_changes(self) -> None:
+    def record_setting_changes(self) -> None:
         """Keep ``config.json`` true when a run is resumed with other settings (e.g. a shorter cosine).
 
         The old values are not lost: each change is appended to ``config_changes.json`` with the step
