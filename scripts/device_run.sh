@@ -21,7 +21,9 @@ python3 scripts/device_train.py configs/apr-s-gpu.yaml --seconds "$TRAIN_SECONDS
     --snapshot "$OUT/apr-s-gpu.safetensors" ${TRAIN_ARGS:-} >"$OUT/train.log" 2>&1
 echo "train exit $?"
 tail -n 25 "$OUT/train.log"
-cp runs/apr-s-gpu/losses.csv "$OUT/losses.csv" 2>/dev/null
+# The run folder's records, so `scripts/ship_checkpoint.py` can be given a folder like a local run's
+# (the twenty-third session rebuilt them from train.log: docs/training-log.md, runs 24-25).
+for f in losses.csv config.json config_changes.json init.json; do cp "runs/apr-s-gpu/$f" "$OUT/" 2>/dev/null; done
 
 if [ -f "$REF_BUNDLE/manifest.json" ]; then
     ref="$OUT/ref_$DEVICE.npz"

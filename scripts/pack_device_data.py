@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import shutil
 import sys
@@ -135,6 +136,17 @@ def main() -> None:
         if p.stem not in DEFAULT_EXCLUDE:
             reencode(p, out / "data" / "videos" / p.name, args.max_side, args.crf)
     pack_teacher(out)
+    # What the footage is, for the model card of weights trained on it (scripts/ship_checkpoint.py).
+    pack = {
+        "source": str(data),
+        "train_clips": len(rows),
+        "train_clips_in_source": len(list(csv.DictReader(open(data / "train" / "manifest.csv", newline="")))),
+        "videos": len(list((out / "data" / "videos").glob("*.mp4"))),
+        "max_side": args.max_side,
+        "codec": f"x264 CRF {args.crf}",
+        "excluded": sorted(DEFAULT_EXCLUDE),
+    }
+    (out / "data" / "pack.json").write_text(json.dumps(pack, indent=2) + "\n")
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
     print(f"{out}: {len(rows)} train clips + videos, teacher; {size / 2**20:.1f} MiB")
 

@@ -66,6 +66,23 @@ def lineage_from(history: list[dict], init_sha256: str | None) -> list[dict]:
     return history[shas.index(init_sha256) :] if init_sha256 in shas else []
 
 
+def training_data(run_cfg: dict) -> str:
+    """The card's description of a run's footage: the shared data, or a pack made from it for a GPU."""
+    data = Path(run_cfg.get("data") or "../shared/data")
+    pack = data / "pack.json"  # scripts/pack_device_data.py
+    if pack.is_file():
+        p = json.loads(pack.read_text())
+        return (
+            f"real footage: {p['train_clips']} of the {p['train_clips_in_source']} clips of {p['source']}/train "
+            f"+ {p['videos']} clips of {p['source']}/videos, re-encoded at {p['max_side']} px ({p['codec']}) by "
+            "scripts/pack_device_data.py for a lent GPU; never the val set"
+        )
+    return (
+        "real footage: ../shared/data/train (63 clips) + ../shared/data/videos (8 clips after "
+        "excluding footage that overlaps evaluation benchmarks); never the val set"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Ship ``checkpoint`` as ``name``: weights and card into ``--weights-dir`` (the package's by default)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -151,8 +168,7 @@ def main(argv: list[str] | None = None) -> None:
             "init_sha256": init_sha256,
             # A motion-stage warm start (TrainConfig.init_motion): which weights it copied.
             "init_motion_sha256": starts["init_motion"],
-            "data": "real footage: ../shared/data/train (63 clips) + ../shared/data/videos (8 clips after "
-            "excluding footage that overlaps evaluation benchmarks); never the val set",
+            "data": training_data(run_cfg),
         },
         "val": {
             "data": "../shared/data/val (21 real triplets, 8-bit-rounded RGB, tiled Runner)",

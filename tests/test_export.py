@@ -157,9 +157,27 @@ def test_reference_file_round_trip(exported, tmp_path):
     ref = tmp_path / "ref.npz"
     make_reference(load_bundle(bundle), model, ref)
     meta, arrays = read_reference(ref, load_bundle(bundle))
-    assert meta["device"] == "cpu" and arrays
+    assert meta["device"] == "cpu" and meta["tf32"] is False and arrays
     report = check(bundle, backend_names=["onnx"], reference=ref, checkpoint=ckpt, threads=1, log=lambda *_: None)
     assert report["pass"] and report["reference"]["file"] == str(ref)
+
+
+def test_strict_fp32_turns_tf32_off_inside_and_restores_it():
+    """A CUDA reference must be FP32: cuDNN's TF32 default put one 1.0e-4 off the CPU's."""
+    from export.parity import strict_fp32
+
+    flags = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = [f.allow_tf32 for f in flags]
+    try:
+        for f in flags:
+            f.allow_tf32 = True
+        with pytest.raises(RuntimeError, match="inside"), strict_fp32():
+            assert not any(f.allow_tf32 for f in flags)
+            raise RuntimeError("inside")
+        assert all(f.allow_tf32 for f in flags)
+    finally:
+        for f, v in zip(flags, saved, strict=True):
+            f.allow_tf32 = v
 
 
 def test_make_reference_needs_only_the_manifest(exported, tmp_path, capsys):
