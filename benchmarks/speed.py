@@ -10,7 +10,8 @@ through the same Runner. Ratios are RIFE's time / the row's time, measured in th
     python benchmarks/speed.py [--fp32 BUNDLE] [--int8 BUNDLE] [--size 720p] [--threads 2] [--json out/speed.json]
 
 Without ``--fp32``/``--int8`` the bundles are exported (FP32) and quantized (INT8, NNCF PTQ on the
-shared training clips) into ``out/speed/`` first, or reused from there.
+shared training clips) into ``out/speed/`` first, or reused from there while they were made from the
+shipped weights (the manifest's source sha256).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 from edgevfi import models  # noqa: E402
 from edgevfi.cli import main as edgevfi  # noqa: E402
 from edgevfi.data.triplets import find_triplets  # noqa: E402
+from edgevfi.io import sha256_file  # noqa: E402
 from edgevfi.runtime import EagerBackend, Runner  # noqa: E402
 from export import latency  # noqa: E402
 from export.bundle import BundleBackend, load_bundle  # noqa: E402
@@ -42,18 +44,31 @@ ROOT = HERE.parent
 BACKENDS = (("et", "ExecuTorch (XNNPACK)"), ("litert", "LiteRT"), ("onnx", "ONNX Runtime"))
 
 
+def bundle_source_sha256(bundle: Path) -> str | None:
+    """The sha256 of the weights ``bundle`` was exported from (None if there is no bundle)."""
+    manifest = bundle / "manifest.json"
+    return json.loads(manifest.read_text())["source"]["sha256"] if manifest.is_file() else None
+
+
 def ensure_bundles(out: Path, threads: int) -> tuple[Path, Path]:
-    """FP32 and INT8 bundles of the shipped default in ``out`` (exported once, then reused)."""
+    """FP32 and INT8 bundles of the shipped default in ``out``: exported once, reused while the
+    shipped weights stay the same, exported again once they are replaced (the stale bundle is
+    renamed to ``<name>-<its weights' sha256[:12]>``, not deleted)."""
     fp32, int8 = out / "fp32", out / "int8"
     out.mkdir(parents=True, exist_ok=True)
-    if not (fp32 / "manifest.json").is_file():
-        print(f"exporting {fp32} …", flush=True)
-        if edgevfi(["export", "--backend", "et,litert,onnx", "--out", str(fp32)]) != 0:
-            sys.exit("benchmarks/speed.py: FP32 export failed")
-    if not (int8 / "manifest.json").is_file():
-        print(f"quantizing {int8} (NNCF PTQ) …", flush=True)
-        if edgevfi(["export", "--backend", "et,litert,onnx", "--precision", "int8", "--out", str(int8)]) != 0:
-            sys.exit("benchmarks/speed.py: INT8 export failed")
+    weights = models.shipped_weights(models.default_model_name())
+    want = sha256_file(weights) if weights else None
+    for bundle, extra, what in ((fp32, [], "exporting"), (int8, ["--precision", "int8"], "quantizing (NNCF PTQ)")):
+        have = bundle_source_sha256(bundle)
+        if have is not None and have == want:
+            continue
+        if have is not None:
+            stale = bundle.with_name(f"{bundle.name}-{have[:12]}")
+            print(f"{bundle}: made from other weights than the shipped ones; moved to {stale}", flush=True)
+            bundle.rename(stale)
+        print(f"{what} {bundle} …", flush=True)
+        if edgevfi(["export", "--backend", "et,litert,onnx", *extra, "--out", str(bundle)]) != 0:
+            sys.exit(f"benchmarks/speed.py: {what.split()[0]} {bundle} failed")
     torch.set_num_threads(threads)
     return fp32, int8
 

@@ -244,8 +244,8 @@ def make_reference(
     """Write the FP32 reference of ``model`` (graph outputs per warp variant + frames) to ``path``.
 
     On CUDA the reference is computed in strict FP32: PyTorch lets cuDNN run convolutions in TF32 by
-    default (10-bit mantissa), which put a first H200 reference 1.0e-4 off the CPU's on the synthesis
-    graph, at the gate, where CPU eager and the exported graphs agree within 2e-7.
+    default (10-bit mantissa). A first H200 reference made with that default sat 1.0e-4 from the
+    exported synthesis graph, at the gate, where CPU eager and the exported graphs agree within 2e-7.
     """
     arrays: dict[str, np.ndarray] = {}
     variants = {}
