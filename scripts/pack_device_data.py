@@ -137,10 +137,12 @@ def main() -> None:
             reencode(p, out / "data" / "videos" / p.name, args.max_side, args.crf)
     pack_teacher(out)
     # What the footage is, for the model card of weights trained on it (scripts/ship_checkpoint.py).
+    with open(data / "train" / "manifest.csv", newline="") as f:
+        in_source = sum(1 for _ in csv.DictReader(f))
     pack = {
         "source": str(data),
         "train_clips": len(rows),
-        "train_clips_in_source": len(list(csv.DictReader(open(data / "train" / "manifest.csv", newline="")))),
+        "train_clips_in_source": in_source,
         "videos": len(list((out / "data" / "videos").glob("*.mp4"))),
         "max_side": args.max_side,
         "codec": f"x264 CRF {args.crf}",

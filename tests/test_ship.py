@@ -144,3 +144,23 @@ def test_card_lineage_is_flat_and_follows_the_init_weights(tmp_path):
     _ship([str(shipped), "tiny", "--fine-canvas", "1280", *common])
     reship = json.loads((weights / "tiny.json").read_text())
     assert reship["training"] == c["training"] and reship["lineage"] == c["lineage"]
+
+
+def test_card_describes_a_device_pack_as_the_runs_footage(tmp_path):
+    """A run on a lent GPU trained on scripts/pack_device_data.py's pack: the card says so, from pack.json."""
+    run = _val_and_run(tmp_path)
+    weights = tmp_path / "weights"
+    common = ["--val", str(tmp_path / "val"), "--weights-dir", str(weights)]
+    ckpt = save_checkpoint(tiny_model("apr-s"), run / "final.safetensors", extra={"step": 5})
+    _ship([str(ckpt), "tiny", *common])
+    assert json.loads((weights / "tiny.json").read_text())["training"]["data"].startswith(
+        "real footage: ../shared/data/train (63 clips)"
+    )
+    pack = tmp_path / "pack" / "data"
+    pack.mkdir(parents=True)
+    fields = {"source": "../shared/data", "train_clips": 38, "train_clips_in_source": 63, "videos": 8}
+    (pack / "pack.json").write_text(json.dumps({**fields, "max_side": 640, "codec": "x264 CRF 19"}))
+    (run / "config.json").write_text(json.dumps({"model": "apr-s", "data": str(pack)}))
+    _ship([str(ckpt), "tiny", *common])
+    data = json.loads((weights / "tiny.json").read_text())["training"]["data"]
+    assert "38 of the 63 clips of ../shared/data/train + 8 clips" in data and "640 px" in data
