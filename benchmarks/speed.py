@@ -64,6 +64,8 @@ def ensure_bundles(out: Path, threads: int) -> tuple[Path, Path]:
             continue
         if have is not None:
             stale = bundle.with_name(f"{bundle.name}-{have[:12]}")
+            if stale.exists():  # those weights were shipped twice: keep both copies
+                stale = stale.with_name(f"{stale.name}-{time.strftime('%Y%m%d%H%M%S')}")
             print(f"{bundle}: made from other weights than the shipped ones; moved to {stale}", flush=True)
             bundle.rename(stale)
         print(f"{what} {bundle} …", flush=True)
