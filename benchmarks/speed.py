@@ -34,7 +34,7 @@ from edgevfi.data.triplets import find_triplets  # noqa: E402
 from edgevfi.io import sha256_file  # noqa: E402
 from edgevfi.runtime import EagerBackend, Runner  # noqa: E402
 from export import latency  # noqa: E402
-from export.bundle import BundleBackend, load_bundle  # noqa: E402
+from export.bundle import BundleBackend, load_bundle, read_manifest  # noqa: E402
 
 sys.path.append(str(HERE))
 from quality import score  # noqa: E402
@@ -46,8 +46,7 @@ BACKENDS = (("et", "ExecuTorch (XNNPACK)"), ("litert", "LiteRT"), ("onnx", "ONNX
 
 def bundle_source_sha256(bundle: Path) -> str | None:
     """The sha256 of the weights ``bundle`` was exported from (None if there is no bundle)."""
-    manifest = bundle / "manifest.json"
-    return json.loads(manifest.read_text())["source"]["sha256"] if manifest.is_file() else None
+    return read_manifest(bundle)["source"]["sha256"] if (bundle / "manifest.json").is_file() else None
 
 
 def ensure_bundles(out: Path, threads: int) -> tuple[Path, Path]:

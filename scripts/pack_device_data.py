@@ -121,8 +121,9 @@ def main() -> None:
     (out / "data" / "videos").mkdir(parents=True)
     with open(data / "train" / "manifest.csv", newline="") as f:
         reader = csv.DictReader(f)
-        rows = [r for r in reader if Path(r["file"]).stem not in DEFAULT_EXCLUDE]
+        source_rows = list(reader)
         fields = reader.fieldnames or []
+    rows = [r for r in source_rows if Path(r["file"]).stem not in DEFAULT_EXCLUDE]
     for r in rows:
         n = reencode(data / "train" / r["file"], out / "data" / "train" / r["file"], args.max_side, args.crf)
         if r.get("frames") and int(r["frames"]) != n:
@@ -137,12 +138,10 @@ def main() -> None:
             reencode(p, out / "data" / "videos" / p.name, args.max_side, args.crf)
     pack_teacher(out)
     # What the footage is, for the model card of weights trained on it (scripts/ship_checkpoint.py).
-    with open(data / "train" / "manifest.csv", newline="") as f:
-        in_source = sum(1 for _ in csv.DictReader(f))
     pack = {
         "source": str(data),
         "train_clips": len(rows),
-        "train_clips_in_source": in_source,
+        "train_clips_in_source": len(source_rows),
         "videos": len(list((out / "data" / "videos").glob("*.mp4"))),
         "max_side": args.max_side,
         "codec": f"x264 CRF {args.crf}",
