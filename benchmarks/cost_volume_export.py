@@ -1,14 +1,15 @@
-"""Exported cost volumes: one grouped convolution over all taps, or one convolution per tap? ONE run.
+"""Exported cost volumes: a grouped convolution over all taps, a convolution per tap, or a batched
+matrix product per tap row? ONE run.
 
 Each cost volume sums, per tap, the channel products of two feature maps. Exported graphs did that
 with one grouped 1×1 convolution over the concatenation of every tap's product ((2R+1)²·C channels;
-until the twenty-second session); now each tap's product goes through its own 1×1 convolution
-(C → 1) and only the one-channel sums are concatenated (``edgevfi.models.blocks.local_correlation``).
-The ExecuTorch profile of the 1280-wide motion graph (``benchmarks/et_profile.py``) had spent 34 %
-of its operator time in copies (XNNPACK lowers a concatenation of many inputs into chained copies)
-and 16 % in transposes. This lowers both forms to each backend at the shapes of the shipped model's
-largest volumes (both directions stacked) and times them side by side, with the largest difference
-from eager PyTorch.
+until the twenty-second session), then with one 1×1 convolution (C → 1) per tap's product and only
+the one-channel sums concatenated (until the twenty-fourth), and now with one ``bmm`` per row of taps
+over blocks of 2R pixels (``edgevfi.models.blocks.block_matmul_correlation``), after the ExecuTorch
+profile of the 512 motion graph (``benchmarks/et_profile.py``) put only a fifth of its operator time
+in convolutions and the rest mostly in the per-tap slices, products and transposes. This lowers the
+three forms to each backend at the shapes of the shipped model's ±4 warped volumes (both directions
+stacked) and times them side by side, with the largest difference from eager PyTorch's tap sums.
 
     python benchmarks/cost_volume_export.py [--backends et,litert,onnx] [--threads 2] [--runs 5]
 """
@@ -62,7 +63,24 @@ class GroupedConvVolume(nn.Module):
 
 
 class PerTapConvVolume(nn.Module):
-    """Today's exported form: :func:`local_correlation` as torch.export sees it."""
+    """The second exported form: a 1×1 convolution (C → 1) per tap, the one-channel sums concatenated."""
+
+    def __init__(self, radius: int, channels: int) -> None:
+        super().__init__()
+        self.radius = radius
+        self.register_buffer("weight", correlation_weight(channels))
+
+    def forward(self, f0: torch.Tensor, f1: torch.Tensor) -> torch.Tensor:
+        r, (H, W) = self.radius, f0.shape[-2:]
+        f0 = channel_norm(f0) / f0.shape[1] ** 0.5
+        padded = F.pad(channel_norm(f1) / f1.shape[1] ** 0.5, (r, r, r, r))
+        taps = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
+        shifted = (padded[:, :, r + dy : r + dy + H, r + dx : r + dx + W] for dy, dx in taps)
+        return torch.cat([F.conv2d(f0 * s, self.weight) for s in shifted], 1)
+
+
+class BlockMatmulVolume(nn.Module):
+    """Today's exported form: :func:`local_correlation` as torch.export sees it (a ``bmm`` per tap row)."""
 
     def __init__(self, radius: int, channels: int) -> None:
         super().__init__()
@@ -82,8 +100,11 @@ def main() -> None:
     names = backends.parse_backends(args.backends)
     torch.set_num_threads(args.threads)
     print(f"{args.threads} threads, median of {args.runs} runs\n")
-    print("| backend | volume | grouped conv (ms) | per-tap conv (ms) | speed-up | max abs diff vs eager |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    print(
+        "| backend | volume | grouped conv (ms) | per-tap conv (ms) | bmm per tap row (ms) "
+        "| bmm vs per-tap | max abs diff vs eager |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     g = torch.Generator().manual_seed(0)
     for label, shape, radius in SHAPES:
         f0, f1 = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
@@ -92,7 +113,8 @@ def main() -> None:
         for name in names:
             mod = backends.get(name)
             row, diff = [], 0.0
-            for form in (GroupedConvVolume(radius, shape[1]), PerTapConvVolume(radius, shape[1])):
+            forms = (GroupedConvVolume, PerTapConvVolume, BlockMatmulVolume)
+            for form in (f(radius, shape[1]) for f in forms):
                 spec = GraphSpec(type(form).__name__, form.eval(), (f0, f1), ("f0", "f1"), ("cost",))
                 with tempfile.TemporaryDirectory() as tmp:
                     path = Path(tmp) / f"volume{EXT[name]}"
@@ -102,8 +124,8 @@ def main() -> None:
                     diff = max(diff, float((torch.as_tensor(got) - want).abs().max()))
                     row.append(1000 * timed(partial(run, [f0, f1]), args.runs))
             print(
-                f"| {name} | {label}, ±{radius}, {shape[1]} ch | {row[0]:.0f} | {row[1]:.0f} | "
-                f"{row[0] / row[1]:.2f}× | {diff:.1e} |",
+                f"| {name} | {label}, ±{radius}, {shape[1]} ch | {row[0]:.0f} | {row[1]:.0f} | {row[2]:.0f} | "
+                f"{row[1] / row[2]:.2f}× | {diff:.1e} |",
                 flush=True,
             )
 

@@ -6,7 +6,6 @@ LiteRT and Core ML lowering); the tests then load, run and tamper with copies of
 
 from __future__ import annotations
 
-import collections
 import json
 import shutil
 from contextlib import nullcontext
@@ -294,17 +293,22 @@ def test_unknown_backend_is_a_clear_error():
         backends.parse_backends("et,tpu")
 
 
-def test_correlation_as_per_tap_convs_equals_reduction():
+@pytest.mark.parametrize("width", [11, 12], ids=["per-tap convs", "block matmuls"])
+def test_exported_correlation_forms_equal_the_reduction(width):
+    """Width 11 takes the per-tap form (not a multiple of 2R = 4), width 12 the block matrix products;
+    both equal the plain per-tap channel sums, zeros outside the frame, and so do training's tap sums
+    and their hand-written gradients."""
     g = torch.Generator().manual_seed(0)
-    f0, f1 = torch.rand(2, 8, 9, 11, generator=g), torch.rand(2, 8, 9, 11, generator=g)
+    f0, f1 = torch.rand(2, 8, 9, width, generator=g), torch.rand(2, 8, 9, width, generator=g)
     got = local_correlation(f0, f1, 2)
     from edgevfi.models.blocks import channel_norm
 
     n0 = channel_norm(f0) / 8**0.5
     n1 = torch.nn.functional.pad(channel_norm(f1) / 8**0.5, (2, 2, 2, 2))
-    taps = [(n0 * n1[:, :, 2 + dy : 11 + dy, 2 + dx : 13 + dx]).sum(1) for dy in range(-2, 3) for dx in range(-2, 3)]
+    taps = [
+        (n0 * n1[:, :, 2 + dy : 11 + dy, 2 + dx : width + 2 + dx]).sum(1) for dy in range(-2, 3) for dx in range(-2, 3)
+    ]
     assert torch.allclose(got, torch.stack(taps, 1), atol=1e-6)
-    # Training's per-tap reductions compute the same volume, and (hand-written backward) the same gradients.
     assert torch.allclose(local_correlation(f0, f1, 2, channel_sums=True), got, atol=1e-6)
     w = torch.randn(got.shape, generator=g)
     grads = []
@@ -314,6 +318,13 @@ def test_correlation_as_per_tap_convs_equals_reduction():
         grads.append((a.grad, b.grad))
     for ref, fast in zip(*grads, strict=True):
         assert torch.allclose(fast, ref, atol=1e-5)
+
+
+def test_block_matmul_correlation_rejects_a_width_off_its_blocks():
+    from edgevfi.models.blocks import block_matmul_correlation
+
+    with pytest.raises(ValueError, match="multiple of 2R = 4"):
+        block_matmul_correlation(torch.rand(1, 4, 5, 10), torch.rand(1, 4, 5, 10), 2)
 
 
 def test_routed_model_exports_static_topk_to_onnx(tmp_path):
@@ -359,42 +370,35 @@ def test_cli_eval_runs_a_bundle(exported, tmp_path, capsys):
     assert abs(tta["mean_psnr"] - want["mean_psnr"]) <= 0.01
 
 
-def test_eager_cost_volumes_sum_taps_and_exported_graphs_take_a_conv_per_tap():
+def test_eager_cost_volumes_sum_taps_and_exported_graphs_take_a_matmul_per_tap_row():
     """Eager inference takes the tap sums; torch.export, which every backend starts from, sees one
-    1×1 convolution (C → 1) per tap of each cost volume, and no concatenation of the taps' products
-    (ExecuTorch copies those several times over), with outputs equal to eager's."""
+    batched matrix product per row of taps of each cost volume (no per-tap slices or convolutions:
+    hundreds of small memory-bound operators), with outputs equal to eager's."""
     torch.manual_seed(0)
     pyramid = FlowPyramid((8, 8, 8), radius=2, feat=8, refine_radii=(1, 2)).eval()
     g = torch.Generator().manual_seed(0)
     pair = (torch.rand(1, 3, 64, 64, generator=g), torch.rand(1, 3, 64, 64, generator=g))
     assert eager_tap_sums()
     program = torch.export.export(pyramid, pair, strict=False)
-    convs = [node for node in program.graph.nodes if node.op == "call_function" and "conv" in str(node.target)]
-    # The constant weight reaches the convs through one dtype cast (``weight.to(f0)``) per volume.
-    per_volume = collections.Counter(
-        c.args[1] for c in convs if c.args[1].op == "call_function" and "corr_weight" in c.args[1].args[0].name
-    )
-    assert sorted(per_volume.values()) == [9, 25, 25], per_volume
-    # One output channel each (a grouped conv over the taps would have one per tap); read from the
-    # output, since the graph may hold aten.conv2d or aten.convolution, whose argument lists differ.
-    assert all(c.meta["val"].shape[1] == 1 for c in convs if c.args[1] in per_volume)
-    cats = [n for n in program.graph.nodes if n.op == "call_function" and "cat" in str(n.target)]
-    # A volume's only concatenation joins its one-channel tap sums.
-    for cat in cats:
-        if any(isinstance(x, torch.fx.Node) and x in convs for x in cat.args[0]):
-            assert all(x in convs and x.meta["val"].shape[1] == 1 for x in cat.args[0])
+    calls = [node for node in program.graph.nodes if node.op == "call_function"]
+    bmms = [n for n in calls if "bmm" in str(n.target)]
+    # Tap rows of the ±2 global volume and the ±1 and ±2 warped ones: 5 + 3 + 5; each product is a
+    # block of b = 2R pixels against its 2b-pixel window, for both directions (batch 2).
+    assert len(bmms) == 13
+    assert sorted({tuple(n.meta["val"].shape[1:]) for n in bmms}) == [(2, 4), (4, 8)]
+    assert not any("corr_weight" in str(a) for n in calls if "conv" in str(n.target) for a in n.args)
     with torch.no_grad():
         eager, exported = pyramid(*pair)[0], program.module()(*pair)[0]
     # Flows of up to 16 px; the channel sums' order differs between the forms (and with the thread
     # count), and the soft-argmax (temperature 100) amplifies that rounding: 4.3e-5 to 8.0e-5 px on
-    # one thread over 8 initialisations, 0 on two. A wrong tap would be off by pixels.
+    # one thread over 8 initialisations, 0 on two (per-tap form). A wrong tap would be off by pixels.
     assert (eager - exported).abs().max() <= 2e-4
 
 
 def test_mac_counts_see_the_cost_volumes_as_exported():
     """Under ``exported_cost_volumes`` (how ``count_macs`` counts) the FLOP counter sees each cost
-    volume's per-tap convolutions (taps × channels MACs per pixel and direction) even though eager
-    inference sums taps, and the eager form is switched back on after it."""
+    volume's block matrix products (per tap row, pixel and direction: 2b = 4R columns × channels) and
+    its 1×1 convolutions of channel statistics even though eager inference sums taps, and the eager form is switched back on after it."""
     pyramid = FlowPyramid((8, 8, 8), radius=2, feat=8, refine_radii=(1, 2)).eval()
     pair = (torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
     flops = []
@@ -403,7 +407,8 @@ def test_mac_counts_see_the_cost_volumes_as_exported():
             with FlopCounterMode(display=False) as counter:
                 pyramid(*pair)
         flops.append(counter.get_total_flops())
-    # (taps, channels, pixels) of the 1/8 global volume and the 1/4 and 1/2 warped ones, both directions.
-    volumes = ((25, 8, 8 * 8), (9, 8, 16 * 16), (25, 4, 32 * 32))
-    assert (flops[1] - flops[0]) // 2 == sum(2 * taps * ch * px for taps, ch, px in volumes)
+    # (radius, channels, pixels) of the 1/8 global volume and the 1/4 and 1/2 warped ones, both directions.
+    volumes = ((2, 8, 8 * 8), (1, 8, 16 * 16), (2, 4, 32 * 32))
+    # Per pixel and direction: the tap rows' products, and the two maps' channel means and variances.
+    assert (flops[1] - flops[0]) // 2 == sum(2 * ((2 * r + 1) * 4 * r + 4) * ch * px for r, ch, px in volumes)
     assert pyramid.tap_sums

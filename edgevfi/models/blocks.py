@@ -37,10 +37,20 @@ class Upsample2x(nn.Module):
         return F.pixel_shuffle(self.proj(x), 2)
 
 
-def channel_norm(x: Tensor, eps: float = 1e-5) -> Tensor:
-    """Normalise each pixel's feature vector (APR-VFI's "add & norm" fusion), no batch statistics."""
-    mean = x.mean(dim=1, keepdim=True)
-    var = (x - mean).pow(2).mean(dim=1, keepdim=True)
+def channel_norm(x: Tensor, eps: float = 1e-5, ones: Tensor | None = None) -> Tensor:
+    """Normalise each pixel's feature vector (APR-VFI's "add & norm" fusion), no batch statistics.
+
+    ``ones``: constant (1, C, 1, 1) ones (a module buffer) to take the channel means as 1×1
+    convolutions, which XNNPACK delegates; a mean over channels runs as ExecuTorch's single-threaded
+    portable kernel (7 % of the motion graph's time when its cost volumes' twelve did).
+    """
+    if ones is None:
+        mean = x.mean(dim=1, keepdim=True)
+        var = (x - mean).pow(2).mean(dim=1, keepdim=True)
+    else:
+        scale = 1.0 / x.shape[1]
+        mean = F.conv2d(x, ones.to(x)) * scale
+        var = F.conv2d((x - mean).pow(2), ones.to(x)) * scale
     return (x - mean) * torch.rsqrt(var + eps)
 
 
@@ -231,8 +241,9 @@ class _TapSumCorrelation(torch.autograd.Function):
 def eager_tap_sums() -> bool:
     """Whether cost volumes sum channels tap by tap (:class:`_TapSumCorrelation`): in eager PyTorch.
 
-    Graphs being exported, traced or compiled keep one 1×1 convolution per tap, which backends
-    delegate (a reduction XNNPACK does not). Eager keeps training's form, whose hand-written backward
+    Graphs being exported, traced or compiled take the batched matrix products of
+    :func:`block_matmul_correlation` (or a 1×1 convolution per tap), which backends delegate (a
+    reduction XNNPACK does not). Eager keeps training's form, whose hand-written backward
     is 2.0–4.1× faster than autograd's (``benchmarks/train_step.py``); ``benchmarks/correlation.py``
     times the two forms in eager inference.
     """
@@ -242,7 +253,8 @@ def eager_tap_sums() -> bool:
 @contextmanager
 def exported_cost_volumes(model: nn.Module) -> Iterator[None]:
     """Within the block, every :class:`FlowPyramid` in ``model`` builds its cost volumes as exported
-    graphs do (a 1×1 convolution per tap; same values): for MAC counts that match the devices' graphs."""
+    graphs do (:func:`local_correlation`'s exported form; same values): for MAC counts that match
+    the devices' graphs."""
     pyramids = [m for m in model.modules() if isinstance(m, FlowPyramid)]
     before = [p.tap_sums for p in pyramids]
     for p in pyramids:
@@ -259,26 +271,31 @@ def local_correlation(
 ) -> Tensor:
     """Cost volume: correlation coefficient of ``f0[p]`` and ``f1[p + d]`` for every d in [−R, R]².
 
-    Built from static shifts (pad + slice + multiply), like the window warping ops, so it exports
-    and quantizes everywhere; each tap's channel sum is a 1×1 convolution (C → 1) with constant ones
-    (``weight``, a module buffer in :class:`FlowPyramid`), which XNNPACK delegates (a reduction it
-    does not), and the (2R+1)² one-channel sums are concatenated. Measured against the earlier form,
-    one grouped convolution over all taps' concatenated products ((2R+1)²·C channels), on the ±4 volume
-    of a 368×640 grid, 16 channels, both directions, 2 threads: ExecuTorch 4.14 → 1.13 s, LiteRT
-    3.24 → 0.70 s, ONNX Runtime 0.74 → 0.69 s (``benchmarks/cost_volume_export.py``): ExecuTorch
-    lowers a concatenation of many inputs into chained copies, so that form copied each product
-    several times. Out-of-frame taps see zeros.
-    ``channel_sums`` computes the same sums as one plain reduction per tap with a hand-written
-    backward (:class:`_TapSumCorrelation`): eager training and inference use it
-    (:func:`eager_tap_sums`), exported graphs do not.
-    (B, (2R+1)², H, W).
+    Three forms of the same values (the taps' channel sums, in different orders):
+
+    * ``channel_sums``: one plain reduction per tap with a hand-written backward
+      (:class:`_TapSumCorrelation`); eager training and inference use it (:func:`eager_tap_sums`).
+    * exported graphs, when the width is a multiple of 2R: :func:`block_matmul_correlation`, one
+      batched matrix product per tap row, which every backend runs as a GEMM.
+    * otherwise the per-tap form: static shifts (pad + slice + multiply), each tap's channel sum a
+      1×1 convolution (C → 1) with constant ones (``weight``, a module buffer in
+      :class:`FlowPyramid`), the (2R+1)² one-channel sums concatenated.
+
+    The exported forms take the features' channel means with the same ones (:func:`channel_norm`).
+
+    Out-of-frame taps see zeros. (B, (2R+1)², H, W), taps in row-major (dy, dx) order.
     """
     # Per-pixel zero mean, unit norm: a correlation coefficient in [−1, 1] with real contrast
     # (post-activation features are mostly positive, so raw cosines all sit near 1).
-    f0 = channel_norm(f0) / f0.shape[1] ** 0.5
-    f1 = channel_norm(f1) / f1.shape[1] ** 0.5
     if channel_sums:
+        f0 = channel_norm(f0) / f0.shape[1] ** 0.5
+        f1 = channel_norm(f1) / f1.shape[1] ** 0.5
         return _TapSumCorrelation.apply(f0, f1, radius)
+    weight = (correlation_weight(f0.shape[1]) if weight is None else weight).to(f0)
+    f0 = channel_norm(f0, ones=weight) / f0.shape[1] ** 0.5
+    f1 = channel_norm(f1, ones=weight) / f1.shape[1] ** 0.5
+    if f0.shape[-1] % (2 * radius) == 0:
+        return block_matmul_correlation(f0, f1, radius)
     H, W = f0.shape[-2:]
     padded = F.pad(f1, (radius, radius, radius, radius))
     shifts = [
@@ -286,8 +303,44 @@ def local_correlation(
         for dy in range(-radius, radius + 1)
         for dx in range(-radius, radius + 1)
     ]
-    weight = (correlation_weight(f0.shape[1]) if weight is None else weight).to(f0)
     return torch.cat([F.conv2d(f0 * shifted, weight) for shifted in shifts], 1)
+
+
+def block_matmul_correlation(f0: Tensor, f1: Tensor, radius: int) -> Tensor:
+    """``Σ_c f0[c, p] · f1[c, p + d]`` for every d in [−R, R]², as batched matrix products (zeros outside).
+
+    Why: exported as a slice, a product and a 1×1 convolution per tap, the volume was hundreds of
+    small memory-bound operators (and NCHW↔NHWC transposes around each convolution); in ExecuTorch's
+    profile of the motion graph only a fifth of the time went to convolutions. Here each row of
+    taps (fixed dy) is ONE ``bmm``: the image is cut into blocks of b = 2R pixels along x, and each
+    block's b feature vectors are multiplied with the 2b vectors of the other map's window around it
+    (the block and the next one of the x-padded map, rows shifted by dy). Of that b × 2b product,
+    pixel i needs columns i … i + 2R: flattened, those start at i·(2b + 1), so one zero-pad and a
+    reshape to rows of 2b + 1 put them in columns 0 … 2R. This computes 2b / (2R + 1) ≈ 1.8× the
+    MACs of the taps, inside GEMM kernels, and reads each map about once per tap row instead of
+    once per tap. ``benchmarks/cost_volume_export.py`` times it against the per-tap form.
+
+    ``f0``, ``f1``: (B, C, H, W) with W a multiple of 2R. Returns (B, (2R+1)², H, W), row-major (dy, dx).
+    """
+    B, C, H, W = f0.shape
+    r, b, k = radius, 2 * radius, 2 * radius + 1
+    if W % b:
+        raise ValueError(f"block_matmul_correlation needs a width that is a multiple of 2R = {b}, got {W}")
+    blocks = W // b
+    # (B·H·blocks, b, C): each block's feature vectors as the rows of one matrix.
+    rows = f0.reshape(B, C, H, blocks, b).permute(0, 2, 3, 4, 1).reshape(B * H * blocks, b, C)
+    # Padding x by R on both sides makes the padded width (blocks + 1)·b, so block j's window
+    # (x from j·b − R to j·b + b + R) is padded blocks j and j + 1 side by side.
+    padded = F.pad(f1, (r, r, r, r)).reshape(B, C, H + 2 * r, blocks + 1, b)
+    windows = torch.cat([padded[..., :-1, :], padded[..., 1:, :]], -1).permute(0, 2, 3, 1, 4)
+    taps = []
+    for dy in range(k):
+        window = windows[:, dy : dy + H].reshape(B * H * blocks, C, 2 * b)
+        product = torch.bmm(rows, window).reshape(B * H * blocks, b * 2 * b)
+        band = F.pad(product, (0, b)).reshape(B * H * blocks, b, 2 * b + 1)[..., :k]
+        taps.append(band.reshape(B, H, blocks, b, 1, k))
+    volume = torch.cat(taps, 4)  # (B, H, blocks, b, dy, dx)
+    return volume.permute(0, 4, 5, 1, 2, 3).reshape(B, k * k, H, W)
 
 
 #: Config fields that shape a :class:`FlowPyramid`, each ``motion_<arg>`` for the constructor's ``<arg>``:
@@ -342,8 +395,8 @@ class FlowPyramid(nn.Module):
             raise ValueError(f"FlowPyramid takes 1 to 4 block widths (scales 8, 4, 2, 1), got {len(widths)}")
         self.scales = (8, 4, 2, 1)[: len(widths)]
         self.radius = radius
-        # Eager cost volumes as tap sums (:func:`eager_tap_sums`); off = the exported graphs' per-tap
-        # convolutions, which :func:`exported_cost_volumes` selects to count MACs as devices run them.
+        # Eager cost volumes as tap sums (:func:`eager_tap_sums`); off = the exported graphs' form
+        # (:func:`local_correlation`), which :func:`exported_cost_volumes` selects to count MACs as devices run them.
         self.tap_sums = True
         # Features at 1/8 canvas for the cost volume: a correlation hands the first block its
         # motion candidates directly, which a small net cannot learn to find from scratch quickly
@@ -444,8 +497,11 @@ class FlowPyramid(nn.Module):
             kernel = getattr(self, f"down{scale}", None)
             a, b = downsample(own, scale, kernel), downsample(other, scale, kernel)
             if not flows:
-                prob = torch.softmax(corr * self.temperature, 1)
-                flow = (prob.unsqueeze(1) * self.offsets.unsqueeze(0)).sum(2)
+                # Softmax over the taps as the last dim, and the expected offset as a 1×1 convolution:
+                # both forms XNNPACK delegates (over dim 1, and as a sum over taps, they ran as
+                # ExecuTorch's single-threaded portable kernels, 6 % of the motion graph's time).
+                prob = torch.softmax((corr * self.temperature).permute(0, 2, 3, 1), -1).permute(0, 3, 1, 2)
+                flow = F.conv2d(prob, self.offsets.to(prob))
                 delta, hidden = block(torch.cat([a, b, backward_warp(b, flow), flow / scale, corr], 1))
             else:
                 # Flow is kept in pixels of the current block's grid.
