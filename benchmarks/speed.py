@@ -34,7 +34,7 @@ from edgevfi.data.triplets import find_triplets  # noqa: E402
 from edgevfi.io import sha256_file  # noqa: E402
 from edgevfi.runtime import EagerBackend, Runner  # noqa: E402
 from export import latency  # noqa: E402
-from export.bundle import BundleBackend, load_bundle, read_manifest  # noqa: E402
+from export.bundle import BundleBackend, graph_code_sha256, load_bundle, read_manifest  # noqa: E402
 
 sys.path.append(str(HERE))
 from quality import score  # noqa: E402
@@ -44,28 +44,34 @@ ROOT = HERE.parent
 BACKENDS = (("et", "ExecuTorch (XNNPACK)"), ("litert", "LiteRT"), ("onnx", "ONNX Runtime"))
 
 
-def bundle_source_sha256(bundle: Path) -> str | None:
-    """The sha256 of the weights ``bundle`` was exported from (None if there is no bundle)."""
-    return read_manifest(bundle)["source"]["sha256"] if (bundle / "manifest.json").is_file() else None
+def bundle_source(bundle: Path) -> tuple[str, str | None] | None:
+    """The sha256 of the weights ``bundle`` was exported from and of the code that exported it
+    (:func:`export.bundle.graph_code_sha256`; None in bundles older than that record); None if there
+    is no bundle."""
+    if not (bundle / "manifest.json").is_file():
+        return None
+    source = read_manifest(bundle)["source"]
+    return source["sha256"], source.get("code_sha256")
 
 
 def ensure_bundles(out: Path, threads: int) -> tuple[Path, Path]:
     """FP32 and INT8 bundles of the shipped default in ``out``: exported once, reused while the
-    shipped weights stay the same, exported again once they are replaced (the stale bundle is
-    renamed to ``<name>-<its weights' sha256[:12]>``, not deleted)."""
+    shipped weights and the graph code stay the same, exported again once either changes (the stale
+    bundle is renamed to ``<name>-<weights sha256[:12]>-<code sha256[:12]>``, not deleted)."""
     fp32, int8 = out / "fp32", out / "int8"
     out.mkdir(parents=True, exist_ok=True)
     weights = models.shipped_weights(models.default_model_name())
-    want = sha256_file(weights) if weights else None
+    want = (sha256_file(weights) if weights else None, graph_code_sha256())
     for bundle, extra, what in ((fp32, [], "exporting"), (int8, ["--precision", "int8"], "quantizing (NNCF PTQ)")):
-        have = bundle_source_sha256(bundle)
-        if have is not None and have == want:
+        have = bundle_source(bundle)
+        if have == want:
             continue
         if have is not None:
-            stale = bundle.with_name(f"{bundle.name}-{have[:12]}")
-            if stale.exists():  # those weights were shipped twice: keep both copies
+            weights_sha, code_sha = have
+            stale = bundle.with_name(f"{bundle.name}-{str(weights_sha)[:12]}-{(code_sha or 'oldcode')[:12]}")
+            if stale.exists():  # exported twice from the same weights and code: keep both copies
                 stale = stale.with_name(f"{stale.name}-{time.strftime('%Y%m%d%H%M%S')}")
-            print(f"{bundle}: made from other weights than the shipped ones; moved to {stale}", flush=True)
+            print(f"{bundle}: made from other weights or graph code than today's; moved to {stale}", flush=True)
             bundle.rename(stale)
         print(f"{what} {bundle} …", flush=True)
         if edgevfi(["export", "--backend", "et,litert,onnx", *extra, "--out", str(bundle)]) != 0:

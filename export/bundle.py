@@ -10,6 +10,7 @@ A bundle is written into a temp folder beside its target and renamed only when c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from edgevfi.io import sha256_file
 from edgevfi.models.base import SplattingConfig, TwoStageModel, static_canvas
+from edgevfi.models.blocks import exported_cost_volumes
 from export import backends
 from export.backends import GraphRunner
 from export.graphs import (
@@ -75,10 +77,27 @@ def tool_versions() -> dict[str, str | None]:
 
 
 def graph_macs(spec: GraphSpec) -> int:
-    """Multiply–accumulates of one call of the graph (convolutions and matmuls)."""
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+    """Multiply–accumulates of one call of the graph (convolutions and matmuls), its cost volumes
+    counted in their exported form (eager inference sums their taps outside any matmul)."""
+    with torch.no_grad(), exported_cost_volumes(spec.module), FlopCounterMode(display=False) as fc:
         spec.module(*spec.example_inputs)
     return int(fc.get_total_flops() // 2)
+
+
+#: Source folders whose code decides what a graph computes and how it is lowered.
+GRAPH_CODE = ("edgevfi/models", "edgevfi/ops", "export")
+
+
+def graph_code_sha256() -> str:
+    """sha256 over the Python sources that shape exported graphs (:data:`GRAPH_CODE`), recorded in
+    manifests: a bundle made by other code (say, another cost-volume form) is told apart from one
+    the current code would export, even from the same weights."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for folder in GRAPH_CODE:
+        for path in sorted((root / folder).rglob("*.py")):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def _files_under(root: Path) -> list[Path]:
@@ -160,6 +179,7 @@ def write_bundle(
             "source": {
                 "checkpoint": str(source) if source else None,
                 "sha256": sha256_file(source) if source else None,
+                "code_sha256": graph_code_sha256(),
             },
             "precision": precision,
             "canvas": list(canvas),

@@ -75,6 +75,10 @@ def test_manifest_records_shapes_hashes_and_coverage(exported):
     assert synth["inputs"][0]["shape"] == [1, 3, TILE, TILE]
     assert synth["outputs"][0]["shape"] == [1, 3, TILE, TILE]
     assert m["source"]["sha256"] and m["tools"]["torch"]
+    # The code the graphs came from, so a benchmark can tell a bundle of older graph code (same weights).
+    from export.bundle import graph_code_sha256
+
+    assert m["source"]["code_sha256"] == graph_code_sha256()
     # Every file (Core ML packages are folders) is listed with its hash.
     on_disk = {str(p.relative_to(bundle)) for p in bundle.rglob("*") if p.is_file() and p.name != "manifest.json"}
     assert set(m["files"]) == on_disk
@@ -398,7 +402,8 @@ def test_eager_cost_volumes_sum_taps_and_exported_graphs_take_a_matmul_per_tap_r
 def test_mac_counts_see_the_cost_volumes_as_exported():
     """Under ``exported_cost_volumes`` (how ``count_macs`` counts) the FLOP counter sees each cost
     volume's block matrix products (per tap row, pixel and direction: 2b = 4R columns × channels) and
-    its 1×1 convolutions of channel statistics even though eager inference sums taps, and the eager form is switched back on after it."""
+    its 1×1 convolutions of channel statistics even though eager inference sums taps, and the eager
+    form is switched back on after it."""
     pyramid = FlowPyramid((8, 8, 8), radius=2, feat=8, refine_radii=(1, 2)).eval()
     pair = (torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
     flops = []

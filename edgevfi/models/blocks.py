@@ -337,10 +337,10 @@ def block_matmul_correlation(f0: Tensor, f1: Tensor, radius: int) -> Tensor:
     for dy in range(k):
         window = windows[:, dy : dy + H].reshape(B * H * blocks, C, 2 * b)
         product = torch.bmm(rows, window).reshape(B * H * blocks, b * 2 * b)
-        band = F.pad(product, (0, b)).reshape(B * H * blocks, b, 2 * b + 1)[..., :k]
-        taps.append(band.reshape(B, H, blocks, b, 1, k))
-    volume = torch.cat(taps, 4)  # (B, H, blocks, b, dy, dx)
-    return volume.permute(0, 4, 5, 1, 2, 3).reshape(B, k * k, H, W)
+        taps.append(F.pad(product, (0, b)).reshape(B * H * blocks, b, 2 * b + 1)[..., :k])
+    # Taps in row-major (dy, dx) order along the last dim; at most rank 5 throughout (Core ML's limit).
+    volume = torch.cat(taps, -1).reshape(B, H, blocks, b, k * k)
+    return volume.permute(0, 4, 1, 2, 3).reshape(B, k * k, H, W)
 
 
 #: Config fields that shape a :class:`FlowPyramid`, each ``motion_<arg>`` for the constructor's ``<arg>``:
