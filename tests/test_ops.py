@@ -58,45 +58,57 @@ def _warp_np(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- backward_warp
 
+#: backward_warp's two forms: the row gathers (inference and exported graphs) and grid_sample,
+#: which it takes when autograd needs a gradient (training). Every check below holds for both.
+WARP_FORMS = {
+    "gathers": backward_warp,
+    "grid_sample": lambda img, flow: backward_warp(img, flow.clone().requires_grad_()).detach(),
+}
 
-def test_backward_warp_zero_flow_is_identity() -> None:
+
+@pytest.mark.parametrize("form", WARP_FORMS)
+def test_backward_warp_zero_flow_is_identity(form: str) -> None:
     img = torch.rand(2, 3, 5, 7)
-    assert torch.allclose(backward_warp(img, torch.zeros(2, 2, 5, 7)), img, atol=1e-6)
+    assert torch.allclose(WARP_FORMS[form](img, torch.zeros(2, 2, 5, 7)), img, atol=1e-6)
 
 
+@pytest.mark.parametrize("form", WARP_FORMS)
 @pytest.mark.parametrize(("fx", "fy"), [(2, -1), (-3, 4), (1, 0), (0, -2)])
-def test_backward_warp_integer_flow_is_clamped_shift(fx: int, fy: int) -> None:
+def test_backward_warp_integer_flow_is_clamped_shift(fx: int, fy: int, form: str) -> None:
     H, W = 5, 6
     img = torch.rand(1, 2, H, W)
-    out = backward_warp(img, _const_flow(fx, fy, H, W))
+    out = WARP_FORMS[form](img, _const_flow(fx, fy, H, W))
     rows = np.clip(np.arange(H) + fy, 0, H - 1)
     cols = np.clip(np.arange(W) + fx, 0, W - 1)
     expected = img.numpy()[:, :, rows][:, :, :, cols]
     np.testing.assert_allclose(out.numpy(), expected, atol=1e-6)
 
 
-def test_backward_warp_constant_fractional_flow_matches_numpy_bilinear() -> None:
+@pytest.mark.parametrize("form", WARP_FORMS)
+def test_backward_warp_constant_fractional_flow_matches_numpy_bilinear(form: str) -> None:
     H, W = 4, 6
     img = torch.rand(1, 3, H, W)
     flow = _const_flow(0.3, -0.65, H, W)
     expected = _warp_np(img[0].double().numpy(), flow[0].double().numpy())
-    np.testing.assert_allclose(backward_warp(img, flow)[0].numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(WARP_FORMS[form](img, flow)[0].numpy(), expected, atol=1e-6)
 
 
-def test_backward_warp_random_flow_matches_numpy_bilinear() -> None:
+@pytest.mark.parametrize("form", WARP_FORMS)
+def test_backward_warp_random_flow_matches_numpy_bilinear(form: str) -> None:
     # Per-pixel flows up to ±3 px on a 5×6 image: many samples fall outside and must clamp.
     torch.manual_seed(0)
     img = torch.rand(1, 2, 5, 6)
     flow = torch.rand(1, 2, 5, 6) * 6 - 3
     expected = _warp_np(img[0].double().numpy(), flow[0].double().numpy())
-    np.testing.assert_allclose(backward_warp(img, flow)[0].numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(WARP_FORMS[form](img, flow)[0].numpy(), expected, atol=1e-6)
 
 
-def test_backward_warp_outside_clamps_to_border() -> None:
+@pytest.mark.parametrize("form", WARP_FORMS)
+def test_backward_warp_outside_clamps_to_border(form: str) -> None:
     img = torch.rand(1, 1, 4, 5)
-    left = backward_warp(img, _const_flow(-100.0, 0.0, 4, 5))
+    left = WARP_FORMS[form](img, _const_flow(-100.0, 0.0, 4, 5))
     assert torch.allclose(left, img[..., :1].expand_as(img), atol=1e-6)
-    bottom_right = backward_warp(img, _const_flow(7.5, 50.0, 4, 5))
+    bottom_right = WARP_FORMS[form](img, _const_flow(7.5, 50.0, 4, 5))
     assert torch.allclose(bottom_right, img[..., -1:, -1:].expand_as(img), atol=1e-6)
 
 
@@ -110,6 +122,28 @@ def test_backward_warp_single_row_or_column(shape: tuple[int, int]) -> None:
     np.testing.assert_allclose(out[0].detach().numpy(), expected, atol=1e-6)
     out.sum().backward()
     assert torch.isfinite(img.grad).all() and torch.isfinite(flow.grad).all()
+    with torch.no_grad():  # the gathers
+        np.testing.assert_allclose(backward_warp(img, flow)[0].numpy(), expected, atol=1e-6)
+
+
+def test_backward_warp_takes_the_gathers_unless_a_gradient_is_needed() -> None:
+    """Large flows on a 64×96 grid (many samples clamp): the forms agree to grid_sample's rounding
+    of its normalised coordinates, and only the gradient path calls grid_sample."""
+    g = torch.Generator().manual_seed(0)
+    img, flow = torch.rand(2, 5, 64, 96, generator=g), torch.rand(2, 2, 64, 96, generator=g) * 80 - 40
+    assert (WARP_FORMS["gathers"](img, flow) - WARP_FORMS["grid_sample"](img, flow)).abs().max() <= 1e-4
+    calls = []
+    real = F.grid_sample
+    try:
+        F.grid_sample = lambda *a, **k: calls.append(1) or real(*a, **k)
+        backward_warp(img, flow)
+        with torch.no_grad():
+            backward_warp(img, flow.clone().requires_grad_())
+        assert not calls
+        backward_warp(img, flow.clone().requires_grad_())
+        assert len(calls) == 1
+    finally:
+        F.grid_sample = real
 
 
 # ----------------------------------------------------------------------------- splatting

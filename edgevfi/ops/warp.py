@@ -128,6 +128,11 @@ def _replicate_pad(x: Tensor, r: int) -> Tensor:
 def backward_warp(img: Tensor, flow: Tensor) -> Tensor:
     """Backward warp: ``out[p] = img[p + flow[p]]``, bilinear, coordinates clamped to the image.
 
+    Two forms of the same sampling: ``F.grid_sample`` where autograd needs a gradient (training),
+    and otherwise (inference, exported graphs) :func:`gather_backward_warp`, four row gathers.
+    They differ by the rounding of grid_sample's normalised coordinates (≈ 1e-7 relative, so up
+    to 2e-5 of a pixel on a 256-px grid); the gathers take the coordinates exactly.
+
     Parameters
     ----------
     img : (B, C, H, W) tensor.
@@ -138,6 +143,8 @@ def backward_warp(img: Tensor, flow: Tensor) -> Tensor:
     (B, C, H, W) tensor.
     """
     _check(img, flow)
+    if torch.compiler.is_exporting() or not (torch.is_grad_enabled() and (img.requires_grad or flow.requires_grad)):
+        return gather_backward_warp(img, flow)
     H, W = img.shape[-2:]
     coords = _pixel_grid(H, W, flow) + flow
     # align_corners=True maps -1/+1 to the centres of the first/last pixel, i.e. x_norm = 2x/(W-1) - 1.
@@ -146,6 +153,41 @@ def backward_warp(img: Tensor, flow: Tensor) -> Tensor:
     sy = 2.0 / (H - 1) if H > 1 else 0.0
     grid = torch.stack([coords[:, 0] * sx - 1.0, coords[:, 1] * sy - 1.0], dim=-1)
     return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def gather_backward_warp(img: Tensor, flow: Tensor) -> Tensor:
+    """:func:`backward_warp` as four row gathers from a channels-last table of the image.
+
+    Why: exported, ``grid_sample`` is ExecuTorch's single-threaded portable kernel (a fifth of the
+    motion graph's time) and, in LiteRT, a gather per corner wrapped in per-pixel bounds masks that
+    run outside XNNPACK. Clamping the coordinates to the image first (border padding) leaves every
+    corner in range, so no masks are needed, and a gather of whole C-channel rows moves contiguous
+    memory. Measured on a 2×16×144×256 warp, 2 threads: ExecuTorch 19.7 → 7.5 ms, LiteRT 240 → 13 ms,
+    ONNX Runtime 11.5 → 9.1 ms. Same arguments and result as :func:`backward_warp`.
+    """
+    _check(img, flow)
+    B, C, H, W = img.shape
+    coords = _pixel_grid(H, W, flow) + flow
+    x = coords[:, 0:1].clamp(0, W - 1)
+    y = coords[:, 1:2].clamp(0, H - 1)
+    x0, y0 = torch.floor(x), torch.floor(y)
+    x1, y1 = (x0 + 1).clamp(max=W - 1), (y0 + 1).clamp(max=H - 1)
+
+    def channels_last(t: Tensor) -> Tensor:
+        return t.permute(0, 2, 3, 1).reshape(B * H * W, t.shape[1])
+
+    wx, wy = channels_last(x - x0), channels_last(y - y0)
+    # Row indices into the (B·H·W, C) table, computed in float (exact below 2^24 rows) and cast once.
+    first_row = (torch.arange(B, device=img.device, dtype=img.dtype) * (H * W)).view(B, 1, 1, 1)
+    table = channels_last(img)
+
+    def corner(yy: Tensor, xx: Tensor) -> Tensor:
+        rows = (first_row + yy * W + xx).to(torch.int64).reshape(B * H * W)
+        return torch.index_select(table, 0, rows)
+
+    top = corner(y0, x0) * (1 - wx) + corner(y0, x1) * wx
+    bottom = corner(y1, x0) * (1 - wx) + corner(y1, x1) * wx
+    return (top * (1 - wy) + bottom * wy).reshape(B, H, W, C).permute(0, 3, 1, 2)
 
 
 def splat_sum(values: Tensor, flow: Tensor) -> Tensor:
