@@ -377,6 +377,28 @@ def test_separable_splat_matches_reference_when_rows_share_vertical_motion(
     )
 
 
+@pytest.mark.parametrize("dim", [-1, -2])
+@pytest.mark.parametrize("size", [12, 20, 17], ids=["2R-blocks", "wider-blocks", "padded"])
+def test_axis_splat_pass_equals_shifted_tent_sums(size: int, dim: int) -> None:
+    """One pass of the separable splatting (a batched matrix product over blocks of the axis) equals
+    its definition, ``out[x + s] += v[x] · tent(d[x] − s)`` for s in [−R, R], at axis lengths that
+    are a multiple of 2R, of a wider block (2R < b ≤ 4R), and of neither (zero padding)."""
+    from edgevfi.ops.warp import _axis_splat_sum
+
+    R = 3
+    g = torch.Generator().manual_seed(size)
+    shape = (2, 4, size, 5) if dim == -2 else (2, 4, 5, size)
+    values = torch.rand(shape, generator=g, dtype=torch.float64)
+    disp = (torch.rand(2, 1, *shape[2:], generator=g, dtype=torch.float64) * 2 - 1) * R
+    want = torch.zeros_like(values)
+    n = values.shape[dim]
+    for s in range(-R, R + 1):
+        moved = values * torch.relu(1 - (disp - s).abs())
+        lo, hi = max(0, -s), min(n, n - s)  # sources whose target x + s is in the frame
+        want.narrow(dim, lo + s, hi - lo).add_(moved.narrow(dim, lo, hi - lo))
+    assert torch.allclose(_axis_splat_sum(values, disp, R, dim), want, atol=1e-12)
+
+
 def test_separable_splat_shares_the_mean_vertical_motion_where_rows_meet() -> None:
     # Row 2: A (x=0, value 1) moves right, B (x=2, value 3) moves left and down, C (x=1, value 0)
     # stays. All three meet at (2, 1) after the row pass; their mean vertical displacement is 1/3,
