@@ -23,6 +23,7 @@ from edgevfi.ops import (
     window_splat_with_weight,
     window_warp,
 )
+from edgevfi.ops.warp import gather_backward_warp
 
 TOL = 1e-5
 
@@ -58,12 +59,9 @@ def _warp_np(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- backward_warp
 
-#: backward_warp's two forms: the row gathers (inference and exported graphs) and grid_sample,
-#: which it takes when autograd needs a gradient (training). Every check below holds for both.
-WARP_FORMS = {
-    "gathers": backward_warp,
-    "grid_sample": lambda img, flow: backward_warp(img, flow.clone().requires_grad_()).detach(),
-}
+#: backward_warp's two forms: grid_sample (eager) and the row gathers (graphs being exported).
+#: Every check below holds for both.
+WARP_FORMS = {"grid_sample": backward_warp, "gathers": gather_backward_warp}
 
 
 @pytest.mark.parametrize("form", WARP_FORMS)
@@ -122,28 +120,22 @@ def test_backward_warp_single_row_or_column(shape: tuple[int, int]) -> None:
     np.testing.assert_allclose(out[0].detach().numpy(), expected, atol=1e-6)
     out.sum().backward()
     assert torch.isfinite(img.grad).all() and torch.isfinite(flow.grad).all()
-    with torch.no_grad():  # the gathers
-        np.testing.assert_allclose(backward_warp(img, flow)[0].numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(gather_backward_warp(img, flow)[0].detach().numpy(), expected, atol=1e-6)
 
 
-def test_backward_warp_takes_the_gathers_unless_a_gradient_is_needed() -> None:
+def test_backward_warp_takes_the_gathers_in_exported_graphs() -> None:
     """Large flows on a 64×96 grid (many samples clamp): the forms agree to grid_sample's rounding
-    of its normalised coordinates, and only the gradient path calls grid_sample."""
+    of its normalised coordinates; eager calls grid_sample, torch.export sees the gathers."""
     g = torch.Generator().manual_seed(0)
     img, flow = torch.rand(2, 5, 64, 96, generator=g), torch.rand(2, 2, 64, 96, generator=g) * 80 - 40
-    assert (WARP_FORMS["gathers"](img, flow) - WARP_FORMS["grid_sample"](img, flow)).abs().max() <= 1e-4
-    calls = []
-    real = F.grid_sample
-    try:
-        F.grid_sample = lambda *a, **k: calls.append(1) or real(*a, **k)
-        backward_warp(img, flow)
-        with torch.no_grad():
-            backward_warp(img, flow.clone().requires_grad_())
-        assert not calls
-        backward_warp(img, flow.clone().requires_grad_())
-        assert len(calls) == 1
-    finally:
-        F.grid_sample = real
+    assert (gather_backward_warp(img, flow) - backward_warp(img, flow)).abs().max() <= 1e-4
+
+    class Warp(torch.nn.Module):
+        def forward(self, img: Tensor, flow: Tensor) -> Tensor:
+            return backward_warp(img, flow)
+
+    targets = {str(n.target) for n in torch.export.export(Warp(), (img, flow)).graph.nodes if n.op == "call_function"}
+    assert any("index_select" in t for t in targets) and not any("grid_sampler" in t for t in targets), targets
 
 
 # ----------------------------------------------------------------------------- splatting

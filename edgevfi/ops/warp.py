@@ -128,10 +128,11 @@ def _replicate_pad(x: Tensor, r: int) -> Tensor:
 def backward_warp(img: Tensor, flow: Tensor) -> Tensor:
     """Backward warp: ``out[p] = img[p + flow[p]]``, bilinear, coordinates clamped to the image.
 
-    Two forms of the same sampling: ``F.grid_sample`` where autograd needs a gradient (training),
-    and otherwise (inference, exported graphs) :func:`gather_backward_warp`, four row gathers.
-    They differ by the rounding of grid_sample's normalised coordinates (≈ 1e-7 relative, so up
-    to 2e-5 of a pixel on a 256-px grid); the gathers take the coordinates exactly.
+    Two forms of the same sampling: ``F.grid_sample`` in eager PyTorch (training and inference: its
+    multithreaded kernel is 6–8× faster there than the gathers, ``benchmarks/warp_export.py``), and
+    :func:`gather_backward_warp`, four row gathers, in graphs being exported. They differ by the
+    rounding of grid_sample's normalised coordinates (≈ 1e-7 relative, so up to 4e-5 of a pixel on a
+    640-px grid); the gathers take the coordinates exactly.
 
     Parameters
     ----------
@@ -143,7 +144,7 @@ def backward_warp(img: Tensor, flow: Tensor) -> Tensor:
     (B, C, H, W) tensor.
     """
     _check(img, flow)
-    if torch.compiler.is_exporting() or not (torch.is_grad_enabled() and (img.requires_grad or flow.requires_grad)):
+    if torch.compiler.is_exporting():
         return gather_backward_warp(img, flow)
     H, W = img.shape[-2:]
     coords = _pixel_grid(H, W, flow) + flow
@@ -162,8 +163,8 @@ def gather_backward_warp(img: Tensor, flow: Tensor) -> Tensor:
     motion graph's time) and, in LiteRT, a gather per corner wrapped in per-pixel bounds masks that
     run outside XNNPACK. Clamping the coordinates to the image first (border padding) leaves every
     corner in range, so no masks are needed, and a gather of whole C-channel rows moves contiguous
-    memory. Measured on a 2×16×144×256 warp, 2 threads: ExecuTorch 19.7 → 7.5 ms, LiteRT 240 → 13 ms,
-    ONNX Runtime 11.5 → 9.1 ms. Same arguments and result as :func:`backward_warp`.
+    memory (``benchmarks/warp_export.py`` times both forms on each backend). Same arguments and
+    result as :func:`backward_warp`.
     """
     _check(img, flow)
     B, C, H, W = img.shape
@@ -410,8 +411,7 @@ def _axis_splat_sum(values: Tensor, disp: Tensor, radius: int, dim: int) -> Tens
     (C × 2b) window of values times the (2b × b) matrix ``T[s, o] = tent(disp_s − (o − s + R))``
     (source s lands on output o) is the block's splat. Why: as ``2R+1`` shifted multiply-adds the
     pass was 3·(2R+1) memory-bound full-size operators (slices, broadcast products, sums); this is
-    one GEMM and a few layout copies. Measured on the shipped synth graph (448-px tile, R = 12),
-    2 threads: ExecuTorch 1.31× faster.
+    one GEMM and a few layout copies (``benchmarks/warp_export.py`` times both forms on each backend).
     """
     R = radius
     B, C, H, W = values.shape

@@ -1,0 +1,126 @@
+"""Exported warping ops, the earlier form against today's, lowered to each backend: ONE run.
+
+Two rewrites of the twenty-fourth session, each numerically the same op:
+
+* **backward warp** (the motion graphs' five warps): ``F.grid_sample`` (ExecuTorch's single-threaded
+  portable ``grid_sampler_2d``; in LiteRT a masked ``GATHER_ND`` per corner outside the XNNPACK
+  delegate) against :func:`edgevfi.ops.warp.gather_backward_warp` (coordinates clamped first, four
+  row gathers from a channels-last table, no masks);
+* **one separable splatting pass** (the synthesis graph's four): ``2R+1`` shifted tent
+  multiply-adds (slices, broadcast products, sums) against today's
+  :func:`edgevfi.ops.warp._axis_splat_sum` (one batched matrix product over blocks of the axis).
+
+Each form is lowered at the shipped model's shapes, run on the same inputs and timed side by side
+(median of ``--runs`` after a warm-up), with its largest difference from today's eager form.
+
+    python benchmarks/warp_export.py [--backends et,litert,onnx] [--threads 2] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # benchmarks/export.py shadows `export`
+
+from edgevfi.ops.warp import _axis_splat_sum, _pixel_grid, _tents, gather_backward_warp  # noqa: E402
+from export import backends  # noqa: E402
+from export.graphs import GraphSpec  # noqa: E402
+
+sys.path.append(str(HERE))
+from train_step import timed  # noqa: E402
+
+EXT = {"et": ".pte", "litert": ".tflite", "onnx": ".onnx"}
+
+
+def grid_sample_warp(img: Tensor, flow: Tensor) -> Tensor:
+    """The earlier exported backward warp (still training's form): border-clamped ``grid_sample``."""
+    H, W = img.shape[-2:]
+    coords = _pixel_grid(H, W, flow) + flow
+    grid = torch.stack([coords[:, 0] * (2.0 / (W - 1)) - 1.0, coords[:, 1] * (2.0 / (H - 1)) - 1.0], dim=-1)
+    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def shifted_axis_splat(values: Tensor, disp: Tensor, radius: int, dim: int) -> Tensor:
+    """The earlier splatting pass: ``2R+1`` shifted tent multiply-adds on the zero-padded source."""
+    R, n = radius, values.shape[dim]
+    pad = (R, R, 0, 0) if dim == -1 else (0, 0, R, R)
+    vp = F.pad(values, pad)
+    tents = _tents(F.pad(disp, pad), R)
+    out = None
+    for i, d in enumerate(range(-R, R + 1)):
+        term = (vp * tents[i]).narrow(dim, R - d, n)
+        out = term if out is None else out + term
+    return out
+
+
+class Op(nn.Module):
+    def __init__(self, fn: Callable[..., Tensor], *args: object) -> None:
+        super().__init__()
+        self.fn, self.args = fn, args
+
+    def forward(self, x: Tensor, disp: Tensor) -> Tensor:
+        return self.fn(x, disp, *self.args)
+
+
+def cases(g: torch.Generator) -> list[tuple[str, tuple[Tensor, Tensor], Op, Op]]:
+    """(label, inputs, earlier form, today's form) at the shipped apr-s's shapes."""
+    out = []
+    # Feature warps of the warped cost volumes (both directions stacked), flows up to ±20 px.
+    for label, shape in (("warp, 1/2 of the 512 canvas, 16 ch", (2, 16, 144, 256)),
+                         ("warp, 1/2 of the 1280 canvas, 16 ch", (2, 16, 368, 640))):  # fmt: skip
+        img = torch.rand(shape, generator=g)
+        flow = (torch.rand(shape[0], 2, *shape[2:], generator=g) * 2 - 1) * 20
+        out.append((label, (img, flow), Op(grid_sample_warp), Op(gather_backward_warp)))
+    # The synthesis graph's row pass: image, displacement, weight, carried dy and ones on a 448-px tile, R = 12.
+    values = torch.rand(1, 8, 448, 448, generator=g)
+    disp = (torch.rand(1, 1, 448, 448, generator=g) * 2 - 1) * 12
+    for dim, name in ((-1, "rows"), (-2, "columns")):
+        label = f"splat pass ({name}), 448 tile, R 12, 8 ch"
+        out.append((label, (values, disp), Op(shifted_axis_splat, 12, dim), Op(_axis_splat_sum, 12, dim)))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--backends", default="et,litert,onnx")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    names = backends.parse_backends(args.backends)
+    torch.set_num_threads(args.threads)
+    print(f"{args.threads} threads, median of {args.runs} runs\n")
+    print(
+        "| backend | op | earlier form (ms) | today's form (ms) | speed-up "
+        "| max abs diff, either form vs today's eager |"
+    )
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for label, inputs, before, now in cases(torch.Generator().manual_seed(0)):
+        with torch.no_grad():
+            want = now(*inputs)
+        for name in names:
+            mod, row, diff = backends.get(name), [], 0.0
+            for i, form in enumerate((before, now)):
+                spec = GraphSpec(f"form{i}", form.eval(), inputs, ("x", "disp"), ("out",))
+                with tempfile.TemporaryDirectory() as tmp:
+                    path = Path(tmp) / f"op{EXT[name]}"
+                    mod.lower(spec, path)
+                    run = mod.load(path, threads=args.threads)
+                    (got,) = run(list(inputs))
+                    diff = max(diff, float((torch.as_tensor(got) - want).abs().max()))
+                    row.append(1000 * timed(partial(run, list(inputs)), args.runs))
+            speedup = row[0] / row[1]
+            print(f"| {name} | {label} | {row[0]:.1f} | {row[1]:.1f} | {speedup:.2f}× | {diff:.1e} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
