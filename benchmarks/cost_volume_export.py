@@ -91,15 +91,39 @@ class BlockMatmulVolume(nn.Module):
         return local_correlation(f0, f1, self.radius, self.weight)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def lowered_run(
+    backend: str,
+    module: nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    input_names: tuple[str, ...],
+    threads: int,
+    runs: int,
+) -> tuple[float, torch.Tensor]:
+    """Lower ``module`` (one output) to ``backend``, run it on ``inputs``: (median ms of ``runs`` calls, output)."""
+    spec = GraphSpec(type(module).__name__, module.eval(), inputs, input_names, ("out",))
+    mod = backends.get(backend)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"graph{EXT[backend]}"
+        mod.lower(spec, path)
+        run = mod.load(path, threads=threads)
+        (got,) = run(list(inputs))
+        return 1000 * timed(partial(run, list(inputs)), runs), torch.as_tensor(got)
+
+
+def parse_op_args(doc: str) -> tuple[argparse.Namespace, list[str]]:
+    """The op benchmarks' command line (``--backends``, ``--threads``, ``--runs``): (args, backend names)."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
     ap.add_argument("--backends", default="et,litert,onnx")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    names = backends.parse_backends(args.backends)
     torch.set_num_threads(args.threads)
     print(f"{args.threads} threads, median of {args.runs} runs\n")
+    return args, backends.parse_backends(args.backends)
+
+
+def main() -> None:
+    args, names = parse_op_args(__doc__)
     print(
         "| backend | volume | grouped conv (ms) | per-tap conv (ms) | bmm per tap row (ms) "
         "| bmm vs per-tap | max abs diff vs eager |"
@@ -111,18 +135,11 @@ def main() -> None:
         with torch.no_grad():
             want = local_correlation(f0, f1, radius, channel_sums=True)
         for name in names:
-            mod = backends.get(name)
             row, diff = [], 0.0
-            forms = (GroupedConvVolume, PerTapConvVolume, BlockMatmulVolume)
-            for form in (f(radius, shape[1]) for f in forms):
-                spec = GraphSpec(type(form).__name__, form.eval(), (f0, f1), ("f0", "f1"), ("cost",))
-                with tempfile.TemporaryDirectory() as tmp:
-                    path = Path(tmp) / f"volume{EXT[name]}"
-                    mod.lower(spec, path)
-                    run = mod.load(path, threads=args.threads)
-                    (got,) = run([f0, f1])
-                    diff = max(diff, float((torch.as_tensor(got) - want).abs().max()))
-                    row.append(1000 * timed(partial(run, [f0, f1]), args.runs))
+            for form in (GroupedConvVolume, PerTapConvVolume, BlockMatmulVolume):
+                ms, got = lowered_run(name, form(radius, shape[1]), (f0, f1), ("f0", "f1"), args.threads, args.runs)
+                diff = max(diff, float((got - want).abs().max()))
+                row.append(ms)
             print(
                 f"| {name} | {label}, ±{radius}, {shape[1]} ch | {row[0]:.0f} | {row[1]:.0f} | {row[2]:.0f} | "
                 f"{row[1] / row[2]:.2f}× | {diff:.1e} |",

@@ -80,7 +80,8 @@ def main() -> int:
     for graph in args.graph or ("motion", "synth"):
         path, method = bundle.graph_file("et", graph), bundle.graph_method("et", graph)
         shares = profile_graph(path, inputs[graph], args.threads, args.runs, method)
-        conv = sum(s for k, (s, _) in shares.items() if k.startswith(("Convolution", "Fully Connected")))
+        gemm_kinds = ("Convolution", "Fully Connected", "Batch Matrix Multiply")
+        conv = sum(s for k, (s, _) in shares.items() if k.startswith(gemm_kinds))
         print(f"\n{graph}: convolutions/GEMMs {100 * conv:.1f} % of operator time\n")
         print("| operator kind | share | operators |")
         print("| --- | ---: | ---: |")

@@ -18,11 +18,8 @@ Each form is lowered at the shipped model's shapes, run on the same inputs and t
 
 from __future__ import annotations
 
-import argparse
 import sys
-import tempfile
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 
 import torch
@@ -33,13 +30,9 @@ HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # benchmarks/export.py shadows `export`
 
 from edgevfi.ops.warp import _axis_splat_sum, _pixel_grid, _tents, gather_backward_warp  # noqa: E402
-from export import backends  # noqa: E402
-from export.graphs import GraphSpec  # noqa: E402
 
 sys.path.append(str(HERE))
-from train_step import timed  # noqa: E402
-
-EXT = {"et": ".pte", "litert": ".tflite", "onnx": ".onnx"}
+from cost_volume_export import lowered_run, parse_op_args  # noqa: E402
 
 
 def grid_sample_warp(img: Tensor, flow: Tensor) -> Tensor:
@@ -91,14 +84,7 @@ def cases(g: torch.Generator) -> list[tuple[str, tuple[Tensor, Tensor], Op, Op]]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--backends", default="et,litert,onnx")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--runs", type=int, default=5)
-    args = ap.parse_args()
-    names = backends.parse_backends(args.backends)
-    torch.set_num_threads(args.threads)
-    print(f"{args.threads} threads, median of {args.runs} runs\n")
+    args, names = parse_op_args(__doc__)
     print(
         "| backend | op | earlier form (ms) | today's form (ms) | speed-up "
         "| max abs diff, either form vs today's eager |"
@@ -108,16 +94,11 @@ def main() -> None:
         with torch.no_grad():
             want = now(*inputs)
         for name in names:
-            mod, row, diff = backends.get(name), [], 0.0
-            for i, form in enumerate((before, now)):
-                spec = GraphSpec(f"form{i}", form.eval(), inputs, ("x", "disp"), ("out",))
-                with tempfile.TemporaryDirectory() as tmp:
-                    path = Path(tmp) / f"op{EXT[name]}"
-                    mod.lower(spec, path)
-                    run = mod.load(path, threads=args.threads)
-                    (got,) = run(list(inputs))
-                    diff = max(diff, float((torch.as_tensor(got) - want).abs().max()))
-                    row.append(1000 * timed(partial(run, list(inputs)), args.runs))
+            row, diff = [], 0.0
+            for form in (before, now):
+                ms, got = lowered_run(name, form, inputs, ("x", "disp"), args.threads, args.runs)
+                diff = max(diff, float((got - want).abs().max()))
+                row.append(ms)
             speedup = row[0] / row[1]
             print(f"| {name} | {label} | {row[0]:.1f} | {row[1]:.1f} | {speedup:.2f}× | {diff:.1e} |", flush=True)
 
