@@ -29,18 +29,10 @@ from torch import Tensor, nn
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # benchmarks/export.py shadows `export`
 
-from edgevfi.ops.warp import _axis_splat_sum, _pixel_grid, _tents, gather_backward_warp  # noqa: E402
+from edgevfi.ops.warp import _axis_splat_sum, _tents, gather_backward_warp, grid_sample_warp  # noqa: E402
 
 sys.path.append(str(HERE))
 from cost_volume_export import lowered_run, parse_op_args  # noqa: E402
-
-
-def grid_sample_warp(img: Tensor, flow: Tensor) -> Tensor:
-    """The earlier exported backward warp (still training's form): border-clamped ``grid_sample``."""
-    H, W = img.shape[-2:]
-    coords = _pixel_grid(H, W, flow) + flow
-    grid = torch.stack([coords[:, 0] * (2.0 / (W - 1)) - 1.0, coords[:, 1] * (2.0 / (H - 1)) - 1.0], dim=-1)
-    return F.grid_sample(img, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
 def shifted_axis_splat(values: Tensor, disp: Tensor, radius: int, dim: int) -> Tensor:

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from edgevfi.ops.warp import backward_warp, downsample, downsample_kernel
+from edgevfi.ops.warp import backward_warp, block_windows, downsample, downsample_kernel
 
 
 def conv(cin: int, cout: int, k: int = 3, stride: int = 1, act: bool = True) -> nn.Sequential:
@@ -331,8 +331,7 @@ def block_matmul_correlation(f0: Tensor, f1: Tensor, radius: int) -> Tensor:
     rows = f0.reshape(B, C, H, blocks, b).permute(0, 2, 3, 4, 1).reshape(B * H * blocks, b, C)
     # Padding x by R on both sides makes the padded width (blocks + 1)·b, so block j's window
     # (x from j·b − R to j·b + b + R) is padded blocks j and j + 1 side by side.
-    padded = F.pad(f1, (r, r, r, r)).reshape(B, C, H + 2 * r, blocks + 1, b)
-    windows = torch.cat([padded[..., :-1, :], padded[..., 1:, :]], -1).permute(0, 2, 3, 1, 4)
+    windows = block_windows(F.pad(f1, (r, r, r, r)), b, -1)  # (B, H + 2R, blocks, C, 2b)
     taps = []
     for dy in range(k):
         window = windows[:, dy : dy + H].reshape(B * H * blocks, C, 2 * b)

@@ -146,6 +146,12 @@ def backward_warp(img: Tensor, flow: Tensor) -> Tensor:
     _check(img, flow)
     if torch.compiler.is_exporting():
         return gather_backward_warp(img, flow)
+    return grid_sample_warp(img, flow)
+
+
+def grid_sample_warp(img: Tensor, flow: Tensor) -> Tensor:
+    """:func:`backward_warp` through ``F.grid_sample`` (its eager form); same arguments and result."""
+    _check(img, flow)
     H, W = img.shape[-2:]
     coords = _pixel_grid(H, W, flow) + flow
     # align_corners=True maps -1/+1 to the centres of the first/last pixel, i.e. x_norm = 2x/(W-1) - 1.
@@ -402,6 +408,25 @@ def separable_splat_sum(values: Tensor, flow: Tensor, radius: int) -> Tensor:
     return _axis_splat_sum(moved, fy, radius, -2)
 
 
+def block_windows(x: Tensor, b: int, dim: int) -> Tensor:
+    """Windows of two adjacent blocks of ``b`` along ``dim`` (-1: x, -2: y) of ``x`` (B, C, H, W), whose
+    length along ``dim`` is (blocks + 1)·b: (B, H, blocks, C, 2b) for x, (B, blocks, W, C, 2b) for y.
+
+    Window j is blocks j and j + 1 side by side, so a map padded by R before and b − R or more after
+    gives each block of b pixels every source within R of it, with one concatenation instead of a
+    gather: the operands of the block matrix products (:func:`_axis_splat_sum`,
+    :func:`edgevfi.models.blocks.block_matmul_correlation`).
+    """
+    B, C, H, W = x.shape
+    if dim == -1:
+        blocks = x.reshape(B, C, H, W // b, b)
+        pairs = torch.cat([blocks[..., :-1, :], blocks[..., 1:, :]], -1)  # (B, C, H, blocks, 2b)
+        return pairs.permute(0, 2, 3, 1, 4)
+    blocks = x.reshape(B, C, H // b, b, W)
+    pairs = torch.cat([blocks[:, :, :-1], blocks[:, :, 1:]], 3)  # (B, C, blocks, 2b, W)
+    return pairs.permute(0, 2, 4, 1, 3)
+
+
 def _axis_splat_sum(values: Tensor, disp: Tensor, radius: int, dim: int) -> Tensor:
     """One pass of :func:`separable_splat_sum`: move each pixel of ``values`` along ``dim`` (-1: x,
     -2: y) by ``disp`` (B, 1, H, W), |disp| ≤ R, with the tent kernel, as one batched matrix product.
@@ -424,15 +449,7 @@ def _axis_splat_sum(values: Tensor, disp: Tensor, radius: int, dim: int) -> Tens
 
     def windows(x: Tensor) -> Tensor:
         """(B·rows·blocks, channels, 2b): each block's source window along the axis."""
-        c = x.shape[1]
-        xp = F.pad(x, pad)
-        if dim == -1:
-            xp = xp.reshape(B, c, H, blocks + 1, b)
-            w = torch.cat([xp[..., :-1, :], xp[..., 1:, :]], -1)  # (B, c, H, blocks, 2b)
-            return w.permute(0, 2, 3, 1, 4).reshape(B * H * blocks, c, 2 * b)
-        xp = xp.reshape(B, c, blocks + 1, b, W)
-        w = torch.cat([xp[:, :, :-1], xp[:, :, 1:]], 3)  # (B, c, blocks, 2b, W)
-        return w.permute(0, 2, 4, 1, 3).reshape(B * blocks * W, c, 2 * b)
+        return block_windows(F.pad(x, pad), b, dim).flatten(0, 2)
 
     source = torch.arange(2 * b, device=values.device, dtype=values.dtype).view(1, 2 * b, 1)
     target = torch.arange(b, device=values.device, dtype=values.dtype).view(1, 1, b)
