@@ -1,6 +1,6 @@
 """Exported warping ops, the earlier form against today's, lowered to each backend: ONE run.
 
-Two rewrites of the twenty-fourth session, each numerically the same op:
+Rewrites of the twenty-fourth and twenty-fifth sessions, each numerically the same op:
 
 * **backward warp** (the motion graphs' five warps): ``F.grid_sample`` (ExecuTorch's single-threaded
   portable ``grid_sampler_2d``; in LiteRT a masked ``GATHER_ND`` per corner outside the XNNPACK
@@ -8,7 +8,9 @@ Two rewrites of the twenty-fourth session, each numerically the same op:
   row gathers from a channels-last table, no masks);
 * **one separable splatting pass** (the synthesis graph's four): ``2R+1`` shifted tent
   multiply-adds (slices, broadcast products, sums) against today's
-  :func:`edgevfi.ops.warp._axis_splat_sum` (one batched matrix product over blocks of the axis).
+  :func:`edgevfi.ops.warp._axis_splat_sum` (one batched matrix product over blocks of the axis);
+  and that pass with the twenty-fourth session's block width (the one in [2R, 4R] that divides the
+  axis) against today's 2R.
 
 Each form is lowered at the shipped model's shapes, run on the same inputs and timed side by side
 (median of ``--runs`` after a warm-up), with its largest difference from today's eager form.
@@ -72,6 +74,11 @@ def cases(g: torch.Generator) -> list[tuple[str, tuple[Tensor, Tensor], Op, Op]]
     for dim, name in ((-1, "rows"), (-2, "columns")):
         label = f"splat pass ({name}), 448 tile, R 12, 8 ch"
         out.append((label, (values, disp), Op(shifted_axis_splat, 12, dim), Op(_axis_splat_sum, 12, dim)))
+    # The pass's block width: until the twenty-fifth session the width in [2R, 4R] that divides the
+    # axis (28 on a 448 tile), now 2R (24, the axis zero-padded to 456).
+    for dim, name in ((-1, "rows"), (-2, "columns")):
+        label = f"splat pass ({name}), blocks of 28 → 2R = 24"
+        out.append((label, (values, disp), Op(_axis_splat_sum, 12, dim, 28), Op(_axis_splat_sum, 12, dim)))
     return out
 
 

@@ -370,11 +370,13 @@ def test_separable_splat_matches_reference_when_rows_share_vertical_motion(
 
 
 @pytest.mark.parametrize("dim", [-1, -2])
-@pytest.mark.parametrize("size", [12, 20, 17], ids=["2R-blocks", "wider-blocks", "padded"])
-def test_axis_splat_pass_equals_shifted_tent_sums(size: int, dim: int) -> None:
+@pytest.mark.parametrize(
+    ("size", "block"), [(12, None), (17, None), (20, 10), (17, 8)], ids=["2R-blocks", "padded", "wider", "wider-padded"]
+)
+def test_axis_splat_pass_equals_shifted_tent_sums(size: int, block: int | None, dim: int) -> None:
     """One pass of the separable splatting (a batched matrix product over blocks of the axis) equals
-    its definition, ``out[x + s] += v[x] · tent(d[x] − s)`` for s in [−R, R], at axis lengths that
-    are a multiple of 2R, of a wider block (2R < b ≤ 4R), and of neither (zero padding)."""
+    its definition, ``out[x + s] += v[x] · tent(d[x] − s)`` for s in [−R, R], with the default blocks
+    of 2R and wider ones, at axis lengths the block divides and with zero padding."""
     from edgevfi.ops.warp import _axis_splat_sum
 
     R = 3
@@ -388,7 +390,14 @@ def test_axis_splat_pass_equals_shifted_tent_sums(size: int, dim: int) -> None:
         moved = values * torch.relu(1 - (disp - s).abs())
         lo, hi = max(0, -s), min(n, n - s)  # sources whose target x + s is in the frame
         want.narrow(dim, lo + s, hi - lo).add_(moved.narrow(dim, lo, hi - lo))
-    assert torch.allclose(_axis_splat_sum(values, disp, R, dim), want, atol=1e-12)
+    assert torch.allclose(_axis_splat_sum(values, disp, R, dim, block), want, atol=1e-12)
+
+
+def test_axis_splat_pass_rejects_blocks_narrower_than_2r() -> None:
+    from edgevfi.ops.warp import _axis_splat_sum
+
+    with pytest.raises(ValueError, match="at least 2R = 6"):
+        _axis_splat_sum(torch.rand(1, 2, 4, 12), torch.zeros(1, 1, 4, 12), 3, -1, block=5)
 
 
 def test_separable_splat_shares_the_mean_vertical_motion_where_rows_meet() -> None:

@@ -427,22 +427,27 @@ def block_windows(x: Tensor, b: int, dim: int) -> Tensor:
     return pairs.permute(0, 2, 4, 1, 3)
 
 
-def _axis_splat_sum(values: Tensor, disp: Tensor, radius: int, dim: int) -> Tensor:
+def _axis_splat_sum(values: Tensor, disp: Tensor, radius: int, dim: int, block: int | None = None) -> Tensor:
     """One pass of :func:`separable_splat_sum`: move each pixel of ``values`` along ``dim`` (-1: x,
     -2: y) by ``disp`` (B, 1, H, W), |disp| ≤ R, with the tent kernel, as one batched matrix product.
 
-    The axis is cut into blocks of b ≥ 2R output pixels; the sources that can land in a block are
-    the block and R pixels either side, i.e. padded blocks j and j + 1 side by side. Per block, the
-    (C × 2b) window of values times the (2b × b) matrix ``T[s, o] = tent(disp_s − (o − s + R))``
-    (source s lands on output o) is the block's splat. Why: as ``2R+1`` shifted multiply-adds the
-    pass was 3·(2R+1) memory-bound full-size operators (slices, broadcast products, sums); this is
-    one GEMM and a few layout copies (``benchmarks/warp_export.py`` times both forms on each backend).
+    The axis is cut into blocks of b ≥ 2R output pixels (``block``, default 2R; zero padding where b
+    does not divide the axis); the sources that can land in a block are the block and R pixels either
+    side, i.e. padded blocks j and j + 1 side by side. Per block, the (C × 2b) window of values times
+    the (2b × b) matrix ``T[s, o] = tent(disp_s − (o − s + R))`` (source s lands on output o) is the
+    block's splat. Why: as ``2R+1`` shifted multiply-adds the pass was 3·(2R+1) memory-bound
+    full-size operators (slices, broadcast products, sums); this is one GEMM and a few layout copies
+    (``benchmarks/warp_export.py`` times both forms on each backend). Why b = 2R: the tent matrices
+    hold 2b entries per pixel, each built by four elementwise operators, and the GEMM does C·2b
+    multiply-adds per pixel, so the narrowest block is the cheapest, a few pixels of padding included
+    (``warp_export.py`` also times 2R against the block that divides the axis).
     """
     R = radius
     B, C, H, W = values.shape
     n = values.shape[dim]
-    # A block width that divides the axis if one in [2R, 4R] does, else 2R and zero padding.
-    b = next((w for w in range(2 * R, 4 * R + 1) if n % w == 0), 2 * R)
+    b = 2 * R if block is None else block
+    if b < 2 * R:
+        raise ValueError(f"splatting blocks must be at least 2R = {2 * R} px, got {b}")
     blocks = -(-n // b)
     after = (blocks + 1) * b - n - R
     pad = (R, after, 0, 0) if dim == -1 else (0, 0, R, after)
