@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 
@@ -110,6 +111,23 @@ def lowered_run(
         return 1000 * timed(partial(run, list(inputs)), runs), torch.as_tensor(got)
 
 
+def time_forms(
+    backend: str,
+    forms: Iterable[nn.Module],
+    inputs: tuple[torch.Tensor, ...],
+    input_names: tuple[str, ...],
+    want: torch.Tensor,
+    args: argparse.Namespace,
+) -> tuple[list[float], float]:
+    """Each form through :func:`lowered_run` on ``backend``: (median ms per form, largest |output − want|)."""
+    row, diff = [], 0.0
+    for form in forms:
+        ms, got = lowered_run(backend, form, inputs, input_names, args.threads, args.runs)
+        diff = max(diff, float((got - want).abs().max()))
+        row.append(ms)
+    return row, diff
+
+
 def parse_op_args(doc: str) -> tuple[argparse.Namespace, list[str]]:
     """The op benchmarks' command line (``--backends``, ``--threads``, ``--runs``): (args, backend names)."""
     ap = argparse.ArgumentParser(description=doc.splitlines()[0])
@@ -135,11 +153,8 @@ def main() -> None:
         with torch.no_grad():
             want = local_correlation(f0, f1, radius, channel_sums=True)
         for name in names:
-            row, diff = [], 0.0
-            for form in (GroupedConvVolume, PerTapConvVolume, BlockMatmulVolume):
-                ms, got = lowered_run(name, form(radius, shape[1]), (f0, f1), ("f0", "f1"), args.threads, args.runs)
-                diff = max(diff, float((got - want).abs().max()))
-                row.append(ms)
+            forms = (f(radius, shape[1]) for f in (GroupedConvVolume, PerTapConvVolume, BlockMatmulVolume))
+            row, diff = time_forms(name, forms, (f0, f1), ("f0", "f1"), want, args)
             print(
                 f"| {name} | {label}, ±{radius}, {shape[1]} ch | {row[0]:.0f} | {row[1]:.0f} | {row[2]:.0f} | "
                 f"{row[1] / row[2]:.2f}× | {diff:.1e} |",

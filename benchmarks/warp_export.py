@@ -34,7 +34,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # bench
 from edgevfi.ops.warp import _axis_splat_sum, _tents, gather_backward_warp, grid_sample_warp  # noqa: E402
 
 sys.path.append(str(HERE))
-from cost_volume_export import lowered_run, parse_op_args  # noqa: E402
+from cost_volume_export import parse_op_args, time_forms  # noqa: E402
 
 
 def shifted_axis_splat(values: Tensor, disp: Tensor, radius: int, dim: int) -> Tensor:
@@ -93,11 +93,7 @@ def main() -> None:
         with torch.no_grad():
             want = now(*inputs)
         for name in names:
-            row, diff = [], 0.0
-            for form in (before, now):
-                ms, got = lowered_run(name, form, inputs, ("x", "disp"), args.threads, args.runs)
-                diff = max(diff, float((got - want).abs().max()))
-                row.append(ms)
+            row, diff = time_forms(name, (before, now), inputs, ("x", "disp"), want, args)
             speedup = row[0] / row[1]
             print(f"| {name} | {label} | {row[0]:.1f} | {row[1]:.1f} | {speedup:.2f}× | {diff:.1e} |", flush=True)
 

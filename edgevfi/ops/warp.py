@@ -143,7 +143,7 @@ def backward_warp(img: Tensor, flow: Tensor) -> Tensor:
     -------
     (B, C, H, W) tensor.
     """
-    _check(img, flow)
+    # Both forms check their arguments.
     if torch.compiler.is_exporting():
         return gather_backward_warp(img, flow)
     return grid_sample_warp(img, flow)
