@@ -18,6 +18,7 @@ _TINY_SHARED = {
     "motion_refine_radii": (),
     "motion_match_blocks": 0,
     "motion_refine_match_blocks": 0,
+    "motion_repeat_widths": (),
     "fine_canvas_side": 0,
     "width": 8,
     "inner": 8,

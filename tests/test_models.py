@@ -229,6 +229,39 @@ def test_wider_refine_radius_grows_the_warped_cost_volume_exactly(tmp_path):
         widen_cost_taps(torch.zeros(4, 24, 3, 3), 3)
 
 
+def test_repeat_blocks_grow_a_pyramid_exactly(tmp_path):
+    """motion_repeat_widths adds an untied second block after a finer block, on its grid: the grown
+    model is the trained one until the new block's flow head trains; once it has, that block's flow
+    and every finer one change, the coarser ones and the heads' hidden features do not."""
+    from edgevfi.checkpoint import grow_checkpoint
+
+    model = tiny_model("apr-s", motion_refine_radii=[2, 1])
+    for block in model.flow.blocks[1:]:
+        torch.nn.init.normal_(block.cost_in.weight, std=0.5)
+    path = save_checkpoint(model, tmp_path / "m.safetensors")
+    grown, new = grow_checkpoint(path, {"motion_repeat_widths": [0, 8, 0]})
+    assert new and all(k.startswith("flow.repeats.1.") for k in new) and list(grown.flow.repeats) == ["1"]
+    assert grown.flow.repeats["1"].cost_in.weight.shape[1] == 25  # the 1/4 grid's ±2-cell cost volume
+    a, b = moving_pair(64, 96)
+    with torch.no_grad():
+        assert torch.equal(grown.eval()(a, b), model(a, b))
+        torch.nn.init.normal_(grown.flow.repeats["1"].flow.weight, std=0.05)
+        stages, before = grown.flow.stage_flows(a, b), model.flow.stage_flows(a, b)
+        (_, hidden), (_, hidden_before) = grown.flow(a, b), model.flow(a, b)
+    assert torch.equal(stages[0], before[0])
+    assert all((stages[k] - before[k]).abs().max() > 1e-3 for k in (1, 2))
+    assert hidden.shape == hidden_before.shape
+    assert count_params(grown) > count_params(model)
+
+
+@pytest.mark.parametrize("widths", [(8, 0, 0), (0, 8), (0, -1, 0)])
+def test_repeat_widths_are_one_per_block_and_never_the_first(widths):
+    from edgevfi.models.blocks import FlowPyramid
+
+    with pytest.raises(ValueError, match="repeat_widths"):
+        FlowPyramid((8, 8, 8), feat=8, repeat_widths=widths)
+
+
 def test_flow_pyramid_warm_start_from_a_blocks_own_flow_is_exact():
     """Starting at block k from the flow the pyramid itself had before block k reproduces the full pass;
     another init changes the result; start without init (or init without start) is refused."""
@@ -329,3 +362,5 @@ def test_shipped_weights_match_their_cards(name):
     assert card["training"]["step"] and "never the val set" in card["training"]["data"]
     if name.endswith("-s"):
         assert card["params"] <= 1_500_000  # edge defaults
+    # The registry builds the shipped architecture (training --model NAME from scratch, pruning, budgets).
+    assert count_params(models.create(name)) == card["params"]

@@ -54,6 +54,8 @@ class APRConfig(ModelConfig, SplattingConfig):
     motion_match_blocks: int = 0
     # Residual blocks deepening the warped cost volumes' features (FlowPyramid.refine_match_blocks).
     motion_refine_match_blocks: int = 0
+    # Width of a second, untied block after each motion block at that block's scale (FlowPyramid.repeat_widths).
+    motion_repeat_widths: tuple[int, ...] = ()
     context: int = 0
     width: int = 32
     inner: int | tuple[int, ...] = 48  # one width for every refine block, or one per block (pruned)

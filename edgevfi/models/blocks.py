@@ -351,6 +351,7 @@ MOTION_FIELDS = (
     "motion_refine_radii",
     "motion_match_blocks",
     "motion_refine_match_blocks",
+    "motion_repeat_widths",
 )
 
 
@@ -377,6 +378,11 @@ class FlowPyramid(nn.Module):
     ``refine_match_blocks`` does the same for the features of each warped cost volume (1/4 and 1/2
     canvas), which are one or two convs from RGB: too shallow to match flat or repeated texture
     precisely, and the finest block sets the flow's precision where the motion is small.
+
+    ``repeat_widths`` (one per block, 0 = none; never the first) adds an untied second block of that
+    width after a finer block, at the same scale, with its own look into that scale's warped cost
+    volume around the refined flow. Its flow head starts at zero (a grown pyramid is unchanged until it
+    trains), and the main block's hidden features stay the heads' input.
     """
 
     def __init__(
@@ -388,6 +394,7 @@ class FlowPyramid(nn.Module):
         refine_radii: tuple[int, ...] = (),
         match_blocks: int = 0,
         refine_match_blocks: int = 0,
+        repeat_widths: tuple[int, ...] = (),
     ) -> None:
         super().__init__()
         if not 1 <= len(widths) <= 4:
@@ -421,12 +428,27 @@ class FlowPyramid(nn.Module):
                 if refine_match_blocks
             }
         )
+        cost_taps = {s: (2 * r + 1) ** 2 for s, r in self.refine_radii.items()}
         self.blocks = nn.ModuleList(
-            FlowBlock(6 + 3 + 2 + corr, w, depth)
-            if k == 0
-            else FlowBlock(6 + 3 + 2, w, depth, (2 * self.refine_radii[s] + 1) ** 2 if s in self.refine_radii else 0)
+            FlowBlock(6 + 3 + 2 + corr, w, depth) if k == 0 else FlowBlock(6 + 3 + 2, w, depth, cost_taps.get(s, 0))
             for k, (w, s) in enumerate(zip(widths, self.scales, strict=True))
         )
+        repeat_widths = tuple(int(w) for w in repeat_widths) or (0,) * len(widths)
+        if len(repeat_widths) != len(widths) or repeat_widths[0] or min(repeat_widths) < 0:
+            raise ValueError(
+                f"repeat_widths {repeat_widths}: give one width >= 0 per block, 0 for the first "
+                "(it starts from the global cost volume, which a repeat would not see)"
+            )
+        # A second block at a finer block's scale, refining that block's flow on the same grid with
+        # its own warped cost volume (RAFT's iteration, untied): where the coarse estimate is a
+        # region off, one ±R-cell look around it is not enough (docs/training-log.md run 27).
+        # Its flow head starts at zero, so a trained pyramid grown by one is unchanged until it trains.
+        self.repeats = nn.ModuleDict()
+        for k, (w, s) in enumerate(zip(repeat_widths, self.scales, strict=True)):
+            if w:
+                repeat = FlowBlock(6 + 3 + 2, w, depth, cost_taps.get(s, 0))
+                nn.init.zeros_(repeat.flow.weight)
+                self.repeats[str(k)] = repeat
         # Soft-argmax of the cost volume is a parameter-free block-matching estimate the first
         # block refines: the motion stage sees real motion from step one.
         offsets = torch.tensor(
@@ -491,7 +513,9 @@ class FlowPyramid(nn.Module):
             f = self.match(f)
             corr = local_correlation(f, swap_pair(f, B), self.radius, self.corr_weight, sums)
         hidden = None
-        for block, scale in zip(self.blocks[start:], self.scales[start:], strict=True):
+        match_features: dict[int, Tensor] = {}
+        for k in range(start, len(self.blocks)):
+            block, scale = self.blocks[k], self.scales[k]
             size = (H // scale, W // scale)
             kernel = getattr(self, f"down{scale}", None)
             a, b = downsample(own, scale, kernel), downsample(other, scale, kernel)
@@ -502,17 +526,34 @@ class FlowPyramid(nn.Module):
                 prob = torch.softmax((corr * self.temperature).permute(0, 2, 3, 1), -1).permute(0, 3, 1, 2)
                 flow = F.conv2d(prob, self.offsets.to(prob))
                 delta, hidden = block(torch.cat([a, b, backward_warp(b, flow), flow / scale, corr], 1))
+                flow = flow + delta
             else:
                 # Flow is kept in pixels of the current block's grid.
                 flow = 2.0 * F.interpolate(flows[-1], size=size, mode="bilinear", align_corners=False)
-                cost = None
-                if scale in self.refine_radii:
+                if scale in self.refine_radii and scale not in match_features:
                     fs = features[scale]
                     if str(scale) in self.refine_match:
                         fs = self.refine_match[str(scale)](fs)
-                    other_f = backward_warp(swap_pair(fs, B), flow)
-                    weight = getattr(self, f"refine_corr_weight{scale}")
-                    cost = local_correlation(fs, other_f, self.refine_radii[scale], weight, sums)
-                delta, hidden = block(torch.cat([a, b, backward_warp(b, flow), flow / scale], 1), cost)
-            flows.append(flow + delta)
+                    match_features[scale] = fs
+                delta, hidden = self._refine(block, scale, a, b, flow, match_features.get(scale), sums)
+                flow = flow + delta
+            if str(k) in self.repeats:
+                # The main block's hidden features stay the heads' input, so a grown pyramid's heads
+                # see what they were trained on.
+                flow = flow + self._refine(self.repeats[str(k)], scale, a, b, flow, match_features.get(scale), sums)[0]
+            flows.append(flow)
         return flows, hidden
+
+    def _refine(
+        self, block: FlowBlock, scale: int, a: Tensor, b: Tensor, flow: Tensor, fs: Tensor | None, sums: bool
+    ) -> tuple[Tensor, Tensor]:
+        """One refinement block on the current grid: its flow update and hidden features.
+
+        ``fs``: both frames' matching features at this scale (None: the block takes no cost volume).
+        """
+        cost = None
+        if fs is not None:
+            other_f = backward_warp(swap_pair(fs, a.shape[0] // 2), flow)
+            weight = getattr(self, f"refine_corr_weight{scale}")
+            cost = local_correlation(fs, other_f, self.refine_radii[scale], weight, sums)
+        return block(torch.cat([a, b, backward_warp(b, flow), flow / scale], 1), cost)
