@@ -232,7 +232,8 @@ def test_wider_refine_radius_grows_the_warped_cost_volume_exactly(tmp_path):
 def test_repeat_blocks_grow_a_pyramid_exactly(tmp_path):
     """motion_repeat_widths adds an untied second block after a finer block, on its grid: the grown
     model is the trained one until the new block's flow head trains; once it has, that block's flow
-    and every finer one change, the coarser ones and the heads' hidden features do not."""
+    and every finer one change, the coarser ones do not, and the heads still get the last main block's
+    hidden features."""
     from edgevfi.checkpoint import grow_checkpoint
 
     model = tiny_model("apr-s", motion_refine_radii=[2, 1])

@@ -440,9 +440,10 @@ class FlowPyramid(nn.Module):
                 "(it starts from the global cost volume, which a repeat would not see)"
             )
         # A second block at a finer block's scale, refining that block's flow on the same grid with
-        # its own warped cost volume (RAFT's iteration, untied): where the coarse estimate is a
-        # region off, one ±R-cell look around it is not enough (docs/training-log.md run 27).
-        # Its flow head starts at zero, so a trained pyramid grown by one is unchanged until it trains.
+        # its own warped cost volume (RAFT's iteration, untied). Measured once (docs/training-log.md
+        # run 27): a second 1/4-canvas block grown into the trained pyramid learned nothing measurable
+        # in 2,000 CPU steps, so no shipped model has one. Its flow head starts at zero, so a trained
+        # pyramid grown by one is unchanged until it trains.
         self.repeats = nn.ModuleDict()
         for k, (w, s) in enumerate(zip(repeat_widths, self.scales, strict=True)):
             if w:
