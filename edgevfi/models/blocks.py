@@ -514,12 +514,12 @@ class FlowPyramid(nn.Module):
             f = self.match(f)
             corr = local_correlation(f, swap_pair(f, B), self.radius, self.corr_weight, sums)
         hidden = None
-        match_features: dict[int, Tensor] = {}
         for k in range(start, len(self.blocks)):
             block, scale = self.blocks[k], self.scales[k]
             size = (H // scale, W // scale)
             kernel = getattr(self, f"down{scale}", None)
             a, b = downsample(own, scale, kernel), downsample(other, scale, kernel)
+            fs = None  # this scale's matching features, shared by the block and its repeat
             if not flows:
                 # Softmax over the taps as the last dim, and the expected offset as a 1×1 convolution:
                 # both forms XNNPACK delegates (over dim 1, and as a sum over taps, they ran as
@@ -527,21 +527,19 @@ class FlowPyramid(nn.Module):
                 prob = torch.softmax((corr * self.temperature).permute(0, 2, 3, 1), -1).permute(0, 3, 1, 2)
                 flow = F.conv2d(prob, self.offsets.to(prob))
                 delta, hidden = block(torch.cat([a, b, backward_warp(b, flow), flow / scale, corr], 1))
-                flow = flow + delta
             else:
                 # Flow is kept in pixels of the current block's grid.
                 flow = 2.0 * F.interpolate(flows[-1], size=size, mode="bilinear", align_corners=False)
-                if scale in self.refine_radii and scale not in match_features:
+                if scale in self.refine_radii:
                     fs = features[scale]
                     if str(scale) in self.refine_match:
                         fs = self.refine_match[str(scale)](fs)
-                    match_features[scale] = fs
-                delta, hidden = self._refine(block, scale, a, b, flow, match_features.get(scale), sums)
-                flow = flow + delta
+                delta, hidden = self._refine(block, scale, a, b, flow, fs, sums)
+            flow = flow + delta
             if str(k) in self.repeats:
                 # The main block's hidden features stay the heads' input, so a grown pyramid's heads
                 # see what they were trained on.
-                flow = flow + self._refine(self.repeats[str(k)], scale, a, b, flow, match_features.get(scale), sums)[0]
+                flow = flow + self._refine(self.repeats[str(k)], scale, a, b, flow, fs, sums)[0]
             flows.append(flow)
         return flows, hidden
 
