@@ -18,6 +18,10 @@ For each triplet of the val set and the shipped default (or ``--checkpoint``), i
   ``back``: from ours to RIFE's. A flow that is only too short has ``gain`` < 1 and ``back`` > 1; two flows
   that disagree by noise have both < 1 (regression dilution), so ``gain`` alone does not tell them apart.
 
+``reach``: per refining block, the share of pixels whose incoming flow (the coarser block's, upsampled) is more
+than 2, 4, 6, 8 cells of that block's grid off RIFE's: beyond its warped cost volume's radius, the block sees
+no matching evidence for the true match (what widening a cost volume would buy).
+
 ``--train-crops N`` also reports EPE and gain on N training crops (``../shared/data``, as training samples
 them), to tell a model limit from a train/val shift.
 
@@ -143,7 +147,32 @@ def diagnose(model: TwoStageModel, teacher: RIFEFlowTeacher, rife, a: Tensor, gt
     stages = [to_frame_pixels(f[:1], canvas, (H, W)) for f in model.flow.stage_flows(a_c, b_c)]
     row["epe_blocks"] = [flow_agreement(s, f01, v0)[0] for s in stages]
     row["epe_px"], row["gain"], row["back"] = flow_agreement(stages[-1], f01, v0)
+    row["reach"] = block_reach(model, stages, f01, v0, canvas)
     return row
+
+
+REACH_CELLS = (2, 4, 6, 8)
+
+
+def block_reach(
+    model: TwoStageModel, stages: list[Tensor], f01: Tensor, v0: Tensor, canvas: tuple[int, int]
+) -> list[list[float]]:
+    """Per refining block: the share of RIFE-valid pixels whose incoming flow is more than r cells of that
+    block's grid off RIFE's, for r in :data:`REACH_CELLS`.
+
+    A block's warped cost volume reaches ±radius cells around the flow it is handed, so this is the share of
+    pixels whose match lies outside what that block can see (``stages`` are in frame pixels on the frame grid).
+    """
+    H, W = f01.shape[-2:]
+    frame_per_canvas = torch.tensor([W / canvas[1], H / canvas[0]]).view(1, 2, 1, 1)
+    out = []
+    for k in range(1, len(stages)):
+        # Frame px → cells of block k's grid, per axis (the canvas is rounded, so x and y differ slightly).
+        cells = (stages[k - 1] - f01) / (frame_per_canvas * model.flow.scales[k])
+        err = cells.norm(dim=1, keepdim=True)
+        n = v0.sum().clamp_min(1)
+        out.append([float(((err > r) * v0).sum() / n) for r in REACH_CELLS])
+    return out
 
 
 @torch.inference_mode()
@@ -214,6 +243,17 @@ def main() -> None:
             + " | ".join(f"{e:.2f}" for e in epes)
             + " |"
         )
+    print("\nShare of pixels reaching each refining block more than r cells (of its grid) off RIFE's flow\n")
+    print("| motion | n | block | " + " | ".join(f"> {r} cells" for r in REACH_CELLS) + " |")
+    print("| --- | ---: | --- |" + " ---: |" * len(REACH_CELLS))
+    for label, members in groups:
+        for k in range(blocks - 1):
+            shares = [sum(r["reach"][k][j] for r in members) / len(members) for j in range(len(REACH_CELLS))]
+            print(
+                f"| {label} | {len(members)} | {k + 2} (1/{model.flow.scales[k + 1]} canvas) | "
+                + " | ".join(f"{100 * x:.1f} %" for x in shares)
+                + " |"
+            )
     if args.train_crops:
         epe, gain = training_crop_agreement(model, teacher, Path(args.data).parent, args.train_crops)
         print(f"\n{args.train_crops} training crops (256 px, canvas = crop): EPE {epe:.2f} px, gain {gain:.2f}")
