@@ -165,12 +165,12 @@ def block_reach(
     """
     H, W = f01.shape[-2:]
     frame_per_canvas = torch.tensor([W / canvas[1], H / canvas[0]]).view(1, 2, 1, 1)
+    n = v0.sum().clamp_min(1)
     out = []
     for k in range(1, len(stages)):
         # Frame px → cells of block k's grid, per axis (the canvas is rounded, so x and y differ slightly).
         cells = (stages[k - 1] - f01) / (frame_per_canvas * model.flow.scales[k])
         err = cells.norm(dim=1, keepdim=True)
-        n = v0.sum().clamp_min(1)
         out.append([float(((err > r) * v0).sum() / n) for r in REACH_CELLS])
     return out
 
