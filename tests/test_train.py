@@ -209,13 +209,34 @@ def test_motion_only_training_changes_only_the_motion_stage(tmp_path):
         Trainer(cfg, dataset=MovingTextures())
 
 
+def test_synthesis_only_training_leaves_the_motion_stage_bit_identical(tmp_path):
+    """train_parts: synthesis optimises everything but flow.* on the reconstruction terms."""
+    import csv
+
+    cfg = _config(tmp_path, 4)
+    cfg.train_parts, cfg.motion_photometric_weight, cfg.distill_weight = "synthesis", 0.0, 0.0
+    trainer = Trainer(cfg, dataset=MovingTextures())
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.train()
+    after = trainer.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and not any(k.startswith("flow.") for k in changed), sorted(changed)[:5]
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("flow."))
+    with open(tmp_path / "run" / "losses.csv") as f:
+        columns = next(csv.reader(f))
+    assert "rec" in columns and "tv" not in columns
+
+
 def test_unknown_or_empty_train_parts_are_rejected(tmp_path):
     cfg = _config(tmp_path, 2)
-    cfg.train_parts = "synthesis"
+    cfg.train_parts = "decoder"
     with pytest.raises(ValueError, match="unknown train_parts"):
         Trainer(cfg, dataset=MovingTextures())
     cfg.train_parts, cfg.motion_photometric_weight = "motion", 0.0
     with pytest.raises(ValueError, match="needs distill_weight"):
+        Trainer(cfg, dataset=MovingTextures())
+    cfg.train_parts, cfg.motion_photometric_weight = "synthesis", 0.05  # a motion term on a frozen motion stage
+    with pytest.raises(ValueError, match="freezes the motion stage"):
         Trainer(cfg, dataset=MovingTextures())
 
 

@@ -81,6 +81,8 @@ class TrainConfig:
     # (benchmarks/motion_oracle.py), so the motion stage is where the steps pay. "new-motion" is
     # "motion" restricted to the tensors ``init`` did not have (a model grown by ``model_overrides``
     # with ``init``, e.g. a fourth motion block): what was trained stays exactly as it was.
+    # "synthesis" is the converse: everything but ``flow.*`` on the reconstruction terms, the motion
+    # stage frozen, so a synthesis trained on an early, poorer flow can adapt to the flow it is fed now.
     train_parts: str = "all"
     # Learning-rate multiplier for the tensors ``init`` did not have (a grown model): fine-tuning
     # rates suit trained weights but leave new, zero-initialised blocks near where they started.
@@ -195,7 +197,8 @@ def compute_loss(
         sv = L.svmv_spatial_variance_loss(_offsets_on_motion_grid(model, aux["m0"], canvas))
         loss = loss + cfg.svmv_sv_weight * sv
         parts["sv"] = sv.item()
-    if family == "apr" and cfg.train_parts == "all" and model.last_route_probs is not None and cfg.route_weight:
+    synthesis_runs = cfg.train_parts in ("all", "synthesis")
+    if family == "apr" and synthesis_runs and model.last_route_probs is not None and cfg.route_weight:
         i0, i1, cov0, cov1 = model.last_warped
         # Holes (nothing splatted from one frame) are cheap to fill: excluded from the labels.
         valid = ((cov0 > 0.5) & (cov1 > 0.5)).to(i0.dtype)
@@ -339,8 +342,20 @@ class Trainer:
         parts = self.cfg.train_parts
         if parts == "all":
             return list(self.model.parameters())
+        if parts == "synthesis":
+            if self.cfg.distill_weight or self.cfg.motion_photometric_weight:
+                raise ValueError(
+                    "train_parts: synthesis freezes the motion stage: set distill_weight and "
+                    "motion_photometric_weight to 0"
+                )
+            chosen = []
+            for name, p in self.model.named_parameters():
+                p.requires_grad_(not name.startswith("flow."))
+                if p.requires_grad:
+                    chosen.append(p)
+            return chosen
         if parts not in ("motion", "new-motion"):
-            raise ValueError(f"unknown train_parts {parts!r} (all, motion, new-motion)")
+            raise ValueError(f"unknown train_parts {parts!r} (all, motion, new-motion, synthesis)")
         if not self.cfg.distill_weight and not self.cfg.motion_photometric_weight:
             raise ValueError(f"train_parts: {parts} needs distill_weight or motion_photometric_weight > 0")
         new = set(self.new_tensors)
