@@ -221,7 +221,6 @@ def test_synthesis_only_training_leaves_the_motion_stage_bit_identical(tmp_path)
     after = trainer.model.state_dict()
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and not any(k.startswith("flow.") for k in changed), sorted(changed)[:5]
-    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("flow."))
     with open(tmp_path / "run" / "losses.csv") as f:
         columns = next(csv.reader(f))
     assert "rec" in columns and "tv" not in columns
