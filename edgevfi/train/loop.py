@@ -342,31 +342,32 @@ class Trainer:
         parts = self.cfg.train_parts
         if parts == "all":
             return list(self.model.parameters())
+        motion_terms = self.cfg.distill_weight or self.cfg.motion_photometric_weight
+        new = set(self.new_tensors)
         if parts == "synthesis":
-            if self.cfg.distill_weight or self.cfg.motion_photometric_weight:
+            if motion_terms:
                 raise ValueError(
                     "train_parts: synthesis freezes the motion stage: set distill_weight and "
                     "motion_photometric_weight to 0"
                 )
-            chosen = []
-            for name, p in self.model.named_parameters():
-                p.requires_grad_(not name.startswith("flow."))
-                if p.requires_grad:
-                    chosen.append(p)
-            return chosen
-        if parts not in ("motion", "new-motion"):
+        elif parts in ("motion", "new-motion"):
+            if not motion_terms:
+                raise ValueError(f"train_parts: {parts} needs distill_weight or motion_photometric_weight > 0")
+        else:
             raise ValueError(f"unknown train_parts {parts!r} (all, motion, new-motion, synthesis)")
-        if not self.cfg.distill_weight and not self.cfg.motion_photometric_weight:
-            raise ValueError(f"train_parts: {parts} needs distill_weight or motion_photometric_weight > 0")
-        new = set(self.new_tensors)
         chosen = []
         for name, p in self.model.named_parameters():
-            p.requires_grad_(name.startswith("flow.") and (parts == "motion" or name in new))
+            motion = name.startswith("flow.")
+            p.requires_grad_(not motion if parts == "synthesis" else motion and (parts == "motion" or name in new))
             if p.requires_grad:
                 chosen.append(p)
         if not chosen:
-            why = "no new motion tensors: grow the model with init + model_overrides"
-            raise ValueError(f"train_parts {parts}: nothing to train ({why if parts == 'new-motion' else 'no flow.*'})")
+            why = {
+                "new-motion": "no new motion tensors: grow the model with init + model_overrides",
+                "motion": "no flow.*",
+                "synthesis": "nothing but flow.*",
+            }[parts]
+            raise ValueError(f"train_parts {parts}: nothing to train ({why})")
         return chosen
 
     def _param_groups(self) -> list[dict[str, Any]]:
