@@ -113,6 +113,11 @@ class TrainConfig:
             raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
         return cls(**d)
 
+    @property
+    def motion_only(self) -> bool:
+        """Whether this run trains the motion stage alone, without running the synthesis."""
+        return self.train_parts in ("motion", "new-motion")
+
 
 def _write_json(path: Path, obj: Any) -> None:
     with atomic_output(path) as tmp:
@@ -158,7 +163,7 @@ def compute_loss(
     if torch.rand((), generator=gen).item() < cfg.half_canvas_prob:
         canvas = default_canvas((H, W), max(H, W) // 2, model.config.canvas_multiple)
     family = model.config.family
-    if cfg.train_parts in ("motion", "new-motion"):
+    if cfg.motion_only:
         a, b = resize_to(img0, canvas), resize_to(img1, canvas)
         if cfg.distill_stage_weights:
             # APR's motion is the pyramid's last flow split by direction; the earlier ones come free.
@@ -197,8 +202,7 @@ def compute_loss(
         sv = L.svmv_spatial_variance_loss(_offsets_on_motion_grid(model, aux["m0"], canvas))
         loss = loss + cfg.svmv_sv_weight * sv
         parts["sv"] = sv.item()
-    synthesis_runs = cfg.train_parts in ("all", "synthesis")
-    if family == "apr" and synthesis_runs and model.last_route_probs is not None and cfg.route_weight:
+    if family == "apr" and not cfg.motion_only and model.last_route_probs is not None and cfg.route_weight:
         i0, i1, cov0, cov1 = model.last_warped
         # Holes (nothing splatted from one frame) are cheap to fill: excluded from the labels.
         valid = ((cov0 > 0.5) & (cov1 > 0.5)).to(i0.dtype)
@@ -350,7 +354,7 @@ class Trainer:
                     "train_parts: synthesis freezes the motion stage: set distill_weight and "
                     "motion_photometric_weight to 0"
                 )
-        elif parts in ("motion", "new-motion"):
+        elif self.cfg.motion_only:
             if not motion_terms:
                 raise ValueError(f"train_parts: {parts} needs distill_weight or motion_photometric_weight > 0")
         else:
@@ -388,7 +392,7 @@ class Trainer:
         weights = self.cfg.distill_stage_weights
         if not weights:
             return
-        if self.model.config.family != "apr" or not self.cfg.distill_weight or self.cfg.train_parts == "all":
+        if self.model.config.family != "apr" or not self.cfg.distill_weight or not self.cfg.motion_only:
             raise ValueError("distill_stage_weights needs an APR model, distill_weight > 0 and train_parts motion")
         blocks = len(self.model.flow.blocks)
         if len(weights) != blocks - 1:
