@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from conftest import TINY, tiny_model
 
 from edgevfi import models
@@ -224,6 +225,32 @@ def test_synthesis_only_training_leaves_the_motion_stage_bit_identical(tmp_path)
     with open(tmp_path / "run" / "losses.csv") as f:
         columns = next(csv.reader(f))
     assert "rec" in columns and "tv" not in columns
+
+
+def test_motion_e2e_training_fits_the_flow_through_the_frozen_synthesis(tmp_path):
+    """train_parts: motion-e2e runs the whole model but optimises flow.* alone, on the reconstruction
+    terms as well as the motion terms: with the motion terms off, the flow still moves."""
+    import csv
+
+    cfg = _config(tmp_path, 4)
+    cfg.train_parts, cfg.motion_photometric_weight, cfg.distill_weight = "motion-e2e", 0.0, 0.0
+    trainer = Trainer(cfg, dataset=MovingTextures())
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.train()
+    after = trainer.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.startswith("flow.") for k in changed), sorted(changed)[:5]
+    with open(tmp_path / "run" / "losses.csv") as f:
+        columns = next(csv.reader(f))
+    assert "rec" in columns and "route" not in columns  # the synthesis ran; its frozen router is not trained
+
+
+def test_rates_written_without_a_dot_are_read_as_numbers():
+    """PyYAML reads ``lr: 2e-5`` as the string "2e-5": the config takes it as the number it means."""
+    cfg = TrainConfig.from_dict(yaml.safe_load("lr: 2e-5\nlr_min: 1e-6\nsteps: 10\n"))
+    assert cfg.lr == 2e-5 and cfg.lr_min == 1e-6 and cfg.steps == 10
+    with pytest.raises(ValueError, match="lr: 'fast' is not a number"):
+        TrainConfig.from_dict({"lr": "fast"})
 
 
 def test_unknown_or_empty_train_parts_are_rejected(tmp_path):

@@ -83,7 +83,12 @@ class TrainConfig:
     # with ``init``, e.g. a fourth motion block): what was trained stays exactly as it was.
     # "synthesis" is the converse: everything but ``flow.*`` on the reconstruction terms, the motion
     # stage frozen, so a synthesis trained on an early, poorer flow can adapt to the flow it is fed now.
+    # "motion-e2e" trains ``flow.*`` alone but runs the whole model: the reconstruction terms reach the
+    # flow through the frozen synthesis beside the motion terms, so the flow is fitted to what this
+    # synthesis needs (TOFlow's task-oriented flow) rather than only to RIFE's, which it is 2.2 px off.
     train_parts: str = "all"
+    # Weight of the reconstruction terms (Charbonnier + census) wherever the synthesis runs.
+    rec_weight: float = 1.0
     # Learning-rate multiplier for the tensors ``init`` did not have (a grown model): fine-tuning
     # rates suit trained weights but leave new, zero-initialised blocks near where they started.
     new_lr_scale: float = 1.0
@@ -111,6 +116,14 @@ class TrainConfig:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown training settings: {', '.join(sorted(unknown))}")
+        d = dict(d)
+        for name, f in cls.__dataclass_fields__.items():
+            # YAML 1.1 (PyYAML) reads "2e-5", with no dot, as a string.
+            if f.type == "float" and isinstance(d.get(name), str):
+                try:
+                    d[name] = float(d[name])
+                except ValueError:
+                    raise ValueError(f"training setting {name}: {d[name]!r} is not a number") from None
         return cls(**d)
 
     @property
@@ -180,7 +193,7 @@ def compute_loss(
         aux = {"m0": m0, "m1": m1}
         rec = L.charbonnier(pred, gt)
         cen = L.census_loss(pred, gt)
-        loss = rec + cfg.census_weight * cen
+        loss = cfg.rec_weight * (rec + cfg.census_weight * cen)
         parts = {"rec": rec.item(), "census": cen.item()}
     if teacher is not None and cfg.distill_weight:
         targets = teacher(img0, img1)
@@ -202,7 +215,9 @@ def compute_loss(
         sv = L.svmv_spatial_variance_loss(_offsets_on_motion_grid(model, aux["m0"], canvas))
         loss = loss + cfg.svmv_sv_weight * sv
         parts["sv"] = sv.item()
-    if family == "apr" and not cfg.motion_only and model.last_route_probs is not None and cfg.route_weight:
+    # The route loss reaches only the router, which motion-e2e keeps frozen.
+    routed = family == "apr" and cfg.train_parts in ("all", "synthesis") and model.last_route_probs is not None
+    if routed and cfg.route_weight:
         i0, i1, cov0, cov1 = model.last_warped
         # Holes (nothing splatted from one frame) are cheap to fill: excluded from the labels.
         valid = ((cov0 > 0.5) & (cov1 > 0.5)).to(i0.dtype)
@@ -357,18 +372,19 @@ class Trainer:
         elif self.cfg.motion_only:
             if not motion_terms:
                 raise ValueError(f"train_parts: {parts} needs distill_weight or motion_photometric_weight > 0")
-        else:
-            raise ValueError(f"unknown train_parts {parts!r} (all, motion, new-motion, synthesis)")
+        elif parts != "motion-e2e":
+            raise ValueError(f"unknown train_parts {parts!r} (all, motion, motion-e2e, new-motion, synthesis)")
         chosen = []
         for name, p in self.model.named_parameters():
             motion = name.startswith("flow.")
-            p.requires_grad_(not motion if parts == "synthesis" else motion and (parts == "motion" or name in new))
+            p.requires_grad_(not motion if parts == "synthesis" else motion and (parts != "new-motion" or name in new))
             if p.requires_grad:
                 chosen.append(p)
         if not chosen:
             why = {
                 "new-motion": "no new motion tensors: grow the model with init + model_overrides",
                 "motion": "no flow.*",
+                "motion-e2e": "no flow.*",
                 "synthesis": "nothing but flow.*",
             }[parts]
             raise ValueError(f"train_parts {parts}: nothing to train ({why})")
