@@ -190,20 +190,26 @@ def test_teacher_conversion_of_middle_flows():
     assert torch.allclose(grid[..., 3, 4], torch.tensor([[8.0, -4.0]]), atol=1e-4)
 
 
-def test_motion_only_training_changes_only_the_motion_stage(tmp_path):
-    """train_parts: motion optimises flow.* on the motion terms alone; the synthesis is left bit-identical."""
+def _train_and_compare(cfg: TrainConfig) -> tuple[set[str], list[str]]:
+    """Train ``cfg`` on generated data: the state-dict entries that changed, and the loss CSV's columns."""
     import csv
 
-    cfg = _config(tmp_path, 6)
-    cfg.train_parts, cfg.motion_photometric_weight = "motion", 1.0
     trainer = Trainer(cfg, dataset=MovingTextures())
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     trainer.train()
     after = trainer.model.state_dict()
-    changed = {k for k in before if not torch.equal(before[k], after[k])}
-    assert changed and all(k.startswith("flow.") for k in changed), sorted(changed)[:5]
-    with open(tmp_path / "run" / "losses.csv") as f:
+    with open(Path(cfg.out) / "losses.csv") as f:
         columns = next(csv.reader(f))
+    return {k for k in before if not torch.equal(before[k], after[k])}, columns
+
+
+def test_motion_only_training_changes_only_the_motion_stage(tmp_path):
+    """train_parts: motion optimises flow.* on the motion terms alone; the synthesis is left bit-identical."""
+
+    cfg = _config(tmp_path, 6)
+    cfg.train_parts, cfg.motion_photometric_weight = "motion", 1.0
+    changed, columns = _train_and_compare(cfg)
+    assert changed and all(k.startswith("flow.") for k in changed), sorted(changed)[:5]
     assert "tv" in columns and "rec" not in columns  # the synthesis was not run
     cfg.train_parts = "all"  # resuming the same run with other trained parameters: a clear error
     with pytest.raises(ValueError, match="train_parts changed"):
@@ -212,36 +218,22 @@ def test_motion_only_training_changes_only_the_motion_stage(tmp_path):
 
 def test_synthesis_only_training_leaves_the_motion_stage_bit_identical(tmp_path):
     """train_parts: synthesis optimises everything but flow.* on the reconstruction terms."""
-    import csv
 
     cfg = _config(tmp_path, 4)
     cfg.train_parts, cfg.motion_photometric_weight, cfg.distill_weight = "synthesis", 0.0, 0.0
-    trainer = Trainer(cfg, dataset=MovingTextures())
-    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
-    trainer.train()
-    after = trainer.model.state_dict()
-    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    changed, columns = _train_and_compare(cfg)
     assert changed and not any(k.startswith("flow.") for k in changed), sorted(changed)[:5]
-    with open(tmp_path / "run" / "losses.csv") as f:
-        columns = next(csv.reader(f))
     assert "rec" in columns and "tv" not in columns
 
 
 def test_motion_e2e_training_fits_the_flow_through_the_frozen_synthesis(tmp_path):
     """train_parts: motion-e2e runs the whole model but optimises flow.* alone, on the reconstruction
     terms as well as the motion terms: with the motion terms off, the flow still moves."""
-    import csv
 
     cfg = _config(tmp_path, 4)
     cfg.train_parts, cfg.motion_photometric_weight, cfg.distill_weight = "motion-e2e", 0.0, 0.0
-    trainer = Trainer(cfg, dataset=MovingTextures())
-    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
-    trainer.train()
-    after = trainer.model.state_dict()
-    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    changed, columns = _train_and_compare(cfg)
     assert changed and all(k.startswith("flow.") for k in changed), sorted(changed)[:5]
-    with open(tmp_path / "run" / "losses.csv") as f:
-        columns = next(csv.reader(f))
     assert "rec" in columns and "route" not in columns  # the synthesis ran; its frozen router is not trained
 
 
