@@ -205,7 +205,6 @@ def _train_and_compare(cfg: TrainConfig) -> tuple[set[str], list[str]]:
 
 def test_motion_only_training_changes_only_the_motion_stage(tmp_path):
     """train_parts: motion optimises flow.* on the motion terms alone; the synthesis is left bit-identical."""
-
     cfg = _config(tmp_path, 6)
     cfg.train_parts, cfg.motion_photometric_weight = "motion", 1.0
     changed, columns = _train_and_compare(cfg)
@@ -218,7 +217,6 @@ def test_motion_only_training_changes_only_the_motion_stage(tmp_path):
 
 def test_synthesis_only_training_leaves_the_motion_stage_bit_identical(tmp_path):
     """train_parts: synthesis optimises everything but flow.* on the reconstruction terms."""
-
     cfg = _config(tmp_path, 4)
     cfg.train_parts, cfg.motion_photometric_weight, cfg.distill_weight = "synthesis", 0.0, 0.0
     changed, columns = _train_and_compare(cfg)
@@ -229,7 +227,6 @@ def test_synthesis_only_training_leaves_the_motion_stage_bit_identical(tmp_path)
 def test_motion_e2e_training_fits_the_flow_through_the_frozen_synthesis(tmp_path):
     """train_parts: motion-e2e runs the whole model but optimises flow.* alone, on the reconstruction
     terms as well as the motion terms: with the motion terms off, the flow still moves."""
-
     cfg = _config(tmp_path, 4)
     cfg.train_parts, cfg.motion_photometric_weight, cfg.distill_weight = "motion-e2e", 0.0, 0.0
     changed, columns = _train_and_compare(cfg)
