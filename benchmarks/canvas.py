@@ -9,8 +9,10 @@ the MACs of a 720p frame (one pass, and with the adaptive second pass at its lar
     python benchmarks/canvas.py [--model apr-s] [--data ../shared/data/val --data cache/holdout] [--json OUT]
 
 Rows: ``fixed N`` = one canvas, long side ≤ N (``max_canvas_side``; 512 is what bundles run);
-``adaptive N`` = the 512 canvas, then a second pass on up to N when the pair's motion fits the
-pyramid's reach there (``fine_canvas_side``, ``edgevfi.models.base.adaptive_canvas``).
+``adaptive N`` = the 512 canvas, then a second pass on up to N, never above the frame, when the pair's
+motion fits the pyramid's reach there (``fine_canvas_side``, ``edgevfi.models.base.adaptive_canvas``);
+``adaptive N, ≤ U× frame`` (``--adaptive NxU``) lets that canvas exceed a smaller frame up to U× its
+size (``fine_canvas_upscale``; the shipped edge models: 1280x2).
 """
 
 from __future__ import annotations
@@ -40,7 +42,11 @@ def main() -> None:
     p.add_argument("--model", default=models.default_model_name())
     p.add_argument("--data", action="append", help="triplet folder (repeatable; default: ../shared/data/val)")
     p.add_argument("--fixed", default="512,768,1280", help="fixed canvas long sides")
-    p.add_argument("--adaptive", default="768,1024,1280", help="adaptive canvas caps (first pass at 512)")
+    p.add_argument(
+        "--adaptive",
+        default="768,1024,1280,1280x2",
+        help="adaptive canvas caps (first pass at 512), each N or NxU (U: the most it may exceed the frame, ×)",
+    )
     p.add_argument("--json", help="also write every row (and each triplet's score) as JSON")
     args = p.parse_args()
     torch.set_num_threads(2)
@@ -49,15 +55,21 @@ def main() -> None:
         if not Path(d).exists():
             sys.exit(f"benchmarks/canvas.py: {d} not found")
     base = models.create(args.model, pretrained=True)
-    policies = [(f"fixed {n}", n, 0) for n in map(int, args.fixed.split(","))]
-    policies += [(f"adaptive {n}", 512, n) for n in map(int, args.adaptive.split(","))]
+    policies = [(f"fixed {n}", n, 0, 1.0) for n in map(int, args.fixed.split(","))]
+    for item in args.adaptive.split(","):
+        cap, _, up = item.partition("x")
+        upscale = float(up or 1)
+        label = f"adaptive {cap}" + (f", ≤ {upscale:g}× frame" if upscale != 1 else "")
+        policies.append((label, 512, int(cap), upscale))
 
     rows = []
     for d in data:
         folders = find_triplets(d)
         motion = motion_of(folders, models.with_config(base, max_canvas_side=512, fine_canvas_side=0))
-        for label, max_side, fine_side in policies:
-            model = models.with_config(base, max_canvas_side=max_side, fine_canvas_side=fine_side)
+        for label, max_side, fine_side, upscale in policies:
+            model = models.with_config(
+                base, max_canvas_side=max_side, fine_canvas_side=fine_side, fine_canvas_upscale=upscale
+            )
             runner = Runner(EagerBackend(model))
             start, per = time.perf_counter(), []
             for f, m in zip(folders, motion, strict=True):
@@ -72,6 +84,7 @@ def main() -> None:
                         "motion_px": m,
                         "bucket": motion_bucket(m),
                         "canvas": list(pair.canvas_hw),
+                        "first_canvas": list(model.canvas_for((a.shape[-2], a.shape[-1]))),
                     }
                 )
             macs = count_macs(model, (720, 1280))
@@ -108,8 +121,8 @@ def main() -> None:
             gm = f"{r['gmacs_720p']:.1f}"
             if r["gmacs_720p_fine"] != r["gmacs_720p"]:
                 gm += f"–{r['gmacs_720p_fine']:.1f}"
-            first = 512 if r["policy"].startswith("adaptive") else None
-            refined = sum(1 for t in r["per_triplet"] if first and max(t["canvas"]) > first)
+            first = r["policy"].startswith("adaptive")
+            refined = sum(1 for t in r["per_triplet"] if t["canvas"] != t["first_canvas"])
             print(
                 f"| {r['policy']} | {r['psnr']:.3f} | {r['psnr'] - ref['psnr']:+.3f} | {r['ssim']:.4f} | "
                 + " | ".join(f"{v:.2f}" for v in bucket)

@@ -39,15 +39,22 @@ def _load_model(args: argparse.Namespace):
 
 
 def _with_fine_canvas(model, args: argparse.Namespace):
-    """``--fine-canvas N``: the model with its motion-adaptive canvas capped at N (0: one fixed canvas)."""
+    """``--fine-canvas N`` / ``--canvas-upscale X``: the model with its motion-adaptive canvas capped at N
+    (0: one fixed canvas) and at X × a smaller frame's size (1: never above the frame)."""
     from edgevfi import models
 
+    changes: dict[str, float] = {}
     side = getattr(args, "fine_canvas", None)
-    if side is None or side == model.config.fine_canvas_side:
-        return model
-    if side < 0:
-        raise CLIError(f"--fine-canvas must be >= 0, got {side}")
-    return models.with_config(model, fine_canvas_side=side)
+    if side is not None and side != model.config.fine_canvas_side:
+        if side < 0:
+            raise CLIError(f"--fine-canvas must be >= 0, got {side}")
+        changes["fine_canvas_side"] = side
+    upscale = getattr(args, "canvas_upscale", None)
+    if upscale is not None and upscale != model.config.fine_canvas_upscale:
+        if not upscale >= 1.0:
+            raise CLIError(f"--canvas-upscale must be >= 1 (1: never above the frame), got {upscale}")
+        changes["fine_canvas_upscale"] = upscale
+    return models.with_config(model, **changes) if changes else model
 
 
 def _make_runner(args: argparse.Namespace):
@@ -92,6 +99,8 @@ def _build_runner(args: argparse.Namespace):
         return Runner(EagerBackend(model, device=args.device), tile=args.tile), name
     if getattr(args, "checkpoint", None) or getattr(args, "model", None):
         raise CLIError("--bundle runs the bundle's own model: drop --model/--checkpoint")
+    if getattr(args, "canvas_upscale", None) is not None:
+        raise CLIError("--canvas-upscale is for eager runs: a bundle picks among its static motion canvases")
     fine = getattr(args, "fine_canvas", None)
     if fine not in (None, 0):
         raise CLIError(
@@ -496,6 +505,13 @@ def _fine_canvas_arg(s: argparse.ArgumentParser) -> None:
         default=None,
         help="eager: longest side of the motion-adaptive canvas (default: the model's; 0: one fixed canvas, "
         "also with --bundle)",
+    )
+    s.add_argument(
+        "--canvas-upscale",
+        type=float,
+        default=None,
+        help="eager: how far the motion-adaptive canvas may exceed a smaller frame, as a factor (default: the "
+        "model's, 2 for the shipped edge models; 1: never above the frame)",
     )
     s.add_argument(
         "--motion-tta",

@@ -17,7 +17,9 @@ The card records both sources; re-shipping a shipped model this way keeps its tr
     python scripts/ship_checkpoint.py edgevfi/weights/apr-s.safetensors apr-s --fine-canvas 1280
 
 sets an inference setting kept in the shipped config (here the motion-adaptive canvas,
-``ModelConfig.fine_canvas_side``; no tensor changes) and re-measures the card with it.
+``ModelConfig.fine_canvas_side``; no tensor changes) and re-measures the card with it;
+``--fine-canvas-upscale 2`` likewise sets how far that canvas may exceed a small frame
+(``ModelConfig.fine_canvas_upscale``).
 
 The card's ``training`` is the run that made the weights; ``lineage`` lists the runs before it, newest
 first, each as ``{"sha256", "training", "val"}`` of the weights it shipped. A run's start point is found by
@@ -92,6 +94,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--fine-canvas", type=int, help="ship with this motion-adaptive canvas side (config.fine_canvas_side; 0: off)"
     )
+    p.add_argument(
+        "--fine-canvas-upscale",
+        type=float,
+        help="ship with the motion-adaptive canvas allowed up to this × the frame "
+        "(config.fine_canvas_upscale; 1: never above)",
+    )
     p.add_argument("--val", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "val"))
     p.add_argument("--weights-dir", default=str(models.WEIGHTS_DIR), help="where to write (default: the package's)")
     args = p.parse_args(argv)
@@ -103,9 +111,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.motion_from:
         model = with_motion_stage(model, args.motion_from)
         motion_from = {"path": args.motion_from, "sha256": sha256_file(args.motion_from)}
-    settings_changed = args.fine_canvas is not None and args.fine_canvas != model.config.fine_canvas_side
+    if args.fine_canvas_upscale is not None and args.fine_canvas_upscale < 1.0:
+        p.error(f"--fine-canvas-upscale must be >= 1, got {args.fine_canvas_upscale}")
+    requested = {"fine_canvas_side": args.fine_canvas, "fine_canvas_upscale": args.fine_canvas_upscale}
+    changes = {k: v for k, v in requested.items() if v is not None and v != getattr(model.config, k)}
+    settings_changed = bool(changes)
     if settings_changed:
-        model = models.with_config(model, fine_canvas_side=args.fine_canvas)
+        model = models.with_config(model, **changes)
     run_dir = src.parent
     run_cfg = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").exists() else {}
     # Settings changed on resume (edgevfi.train.loop): config.json holds the final ones, this the history.
@@ -137,8 +149,9 @@ def main(argv: list[str] | None = None) -> None:
         motion_from = old.get("motion_from")  # a settings-only re-ship keeps the transplant's record
     settings = None
     if settings_changed:
+        defaults = {"fine_canvas_side": 0, "fine_canvas_upscale": 1.0}
         settings = {
-            "fine_canvas_side": {"from": meta["config"].get("fine_canvas_side", 0), "to": args.fine_canvas},
+            **{k: {"from": meta["config"].get(k, defaults[k]), "to": v} for k, v in changes.items()},
             "replaced": {"sha256": old.get("sha256"), "val": old.get("val")} if reship else None,
         }
     if motion_from or settings_changed:
@@ -154,6 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         "motion_canvas": {
             "max_canvas_side": model.config.max_canvas_side,
             "fine_canvas_side": model.config.fine_canvas_side,
+            "fine_canvas_upscale": model.config.fine_canvas_upscale,
         },
         "sha256": sha256_file(dst),
         "motion_from": motion_from,

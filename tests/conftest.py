@@ -20,6 +20,7 @@ _TINY_SHARED = {
     "motion_refine_match_blocks": 0,
     "motion_repeat_widths": (),
     "fine_canvas_side": 0,
+    "fine_canvas_upscale": 1.0,
     "width": 8,
     "inner": 8,
 }

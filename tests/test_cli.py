@@ -120,6 +120,8 @@ def test_grayscale_and_16bit_are_converted(files):
         ("nofolder", "does not exist"),
         ("fine_canvas", "--fine-canvas must be >= 0"),
         ("fine_canvas_bundle", "static motion canvases"),
+        ("canvas_upscale", "--canvas-upscale must be >= 1"),
+        ("canvas_upscale_bundle", "--canvas-upscale is for eager runs"),
         ("motion_tta", "averages single flows"),
     ],
 )
@@ -147,6 +149,10 @@ def test_bad_input(files, case, needle):
         extra = ["--fine-canvas", "-1"]
     elif case == "fine_canvas_bundle":
         extra = ["--bundle", str(files), "--fine-canvas", "768"]
+    elif case == "canvas_upscale":
+        extra = ["--canvas-upscale", "0.5"]
+    elif case == "canvas_upscale_bundle":
+        extra = ["--bundle", str(files), "--canvas-upscale", "2"]
     elif case == "motion_tta":  # SVMV's motion holds several hypotheses: nothing to average
         extra = ["--model", "svmv-s", "--motion-tta", "2"]
     proc = run_cli("interpolate", a, b, "-o", str(out), *extra)

@@ -164,6 +164,43 @@ def test_adaptive_canvas_grows_for_small_motion_and_keeps_large_motion():
     assert adaptive_canvas((180, 320), (192, 320), small, small, 2, 32.0, 1280, 32) == (192, 320)
 
 
+def test_adaptive_canvas_upscales_a_small_frame_within_the_factor_the_reach_and_the_cap():
+    from edgevfi.models.base import adaptive_canvas
+
+    frame, canvas, grid = (180, 320), (192, 320), (96, 160)
+
+    def fine(dx, upscale=2.0, max_side=1280):
+        m = _uniform_motion(grid, dx, 0.0)  # canvas px = frame px on x here
+        return adaptive_canvas(frame, canvas, m, m, 2, 32.0, max_side, 32, upscale=upscale)
+
+    # Small motion: twice the frame (360 rows round up to 384), not more; upscale 1 keeps the frame's canvas.
+    assert fine(4.0) == (384, 640)
+    assert fine(4.0, upscale=3.0) == (544, 960)
+    assert fine(4.0, upscale=1.0) == canvas
+    # The cap still holds: a 512-px cap gives 512, not 640.
+    assert fine(4.0, max_side=512) == (288, 512)
+    # The reach still holds: 24 frame px may grow 32/24 = 1.33× (long side 426 → 416), 40 px not at all.
+    assert fine(24.0) == (256, 416) and 24 * 416 / 320 <= 32
+    assert fine(40.0) == canvas
+    with pytest.raises(ValueError, match=r"upscale must be >= 1\.0"):
+        fine(4.0, upscale=0.5)
+
+
+def test_runner_upscales_the_motion_canvas_of_a_small_frame():
+    """Eager, shipped-style config: the second motion pass of a small frame with small motion runs on a
+    canvas larger than the frame, and the Runner's frame equals the model run on that canvas."""
+    a, b = moving_pair(90, 150, dx=2, dy=1)
+    model = tiny_model("apr-s", max_canvas_side=128, fine_canvas_side=256, fine_canvas_upscale=2.0)
+    backend = EagerBackend(model)
+    seen, inner = [], backend.motion
+    backend.motion = lambda x, y: (seen.append(tuple(x.shape[-2:])), inner(x, y))[1]
+    (out,) = Runner(backend).interpolate(a, b, [0.5])
+    assert seen[0] == (96, 128) and len(seen) == 2
+    assert seen[1][0] > 90 and seen[1][1] > 150 and max(seen[1]) <= 256, seen
+    with torch.no_grad():
+        assert psnr(out, model(a, b, 0.5, canvas_hw=seen[1])) >= 50.0
+
+
 def test_static_canvas_picks_the_largest_fine_canvas_the_frame_and_motion_allow():
     """The bundle's rule: a fixed set of fine canvases, the largest that fits the frame and the reach."""
     from edgevfi.models.base import static_canvas

@@ -98,6 +98,15 @@ def test_reship_with_a_motion_adaptive_canvas_keeps_tensors_and_records(tmp_path
     assert card["training"] == first["training"] and card["sha256"] == hashlib.sha256(shipped.read_bytes()).hexdigest()
     assert card["macs_720p"]["total_fine"] > card["macs_720p"]["total"]
 
+    # The canvas upscale is one more such setting: recorded from-to, the tensors untouched.
+    _ship([str(shipped), "tiny", "--fine-canvas-upscale", "2", *common])
+    card = json.loads((weights / "tiny.json").read_text())
+    model = load_checkpoint(shipped)
+    assert model.config.fine_canvas_upscale == 2.0 and card["motion_canvas"]["fine_canvas_upscale"] == 2.0
+    assert card["settings_changed"]["fine_canvas_upscale"] == {"from": 1.0, "to": 2.0}
+    assert "fine_canvas_side" not in card["settings_changed"]
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
 
 def test_card_lineage_is_flat_and_follows_the_init_weights(tmp_path):
     """Each shipped run lists the runs before it by the sha256 of its init, newest first, never nested."""

@@ -41,9 +41,14 @@ class ModelConfig:
     max_canvas_side: int = 512
     canvas_multiple: int = 32
     # Motion-adaptive canvas (0 = off): after the motion pass on the canvas above, the Runner reruns
-    # motion on a larger canvas, long side up to this and never above the frame, when the pair's
-    # motion measured there still fits the pyramid's reach (``TwoStageModel.refine_canvas``).
+    # motion on a larger canvas, long side up to this and at most ``fine_canvas_upscale`` × the
+    # frame's, when the pair's motion measured there still fits the pyramid's reach
+    # (``TwoStageModel.refine_canvas``).
     fine_canvas_side: int = 0
+    # How far that canvas may exceed the frame (1.0: never). The pyramid's finest flow is at half the
+    # canvas, so a frame below ``fine_canvas_side`` with small motion gets flow at its own resolution
+    # from a canvas twice its size (README, "Motion-adaptive canvas": +0.27 dB on val, +0.07 held-out).
+    fine_canvas_upscale: float = 1.0
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -82,6 +87,17 @@ def default_canvas(frame_hw: tuple[int, int], max_side: int, multiple: int) -> t
     )
 
 
+def scaled_canvas(frame_hw: tuple[int, int], long_side: int, multiple: int) -> tuple[int, int]:
+    """The frame's aspect with its long side at ``long_side`` (smaller or larger than the frame's),
+    each side rounded up to ``multiple``."""
+    H, W = frame_hw
+    scale = long_side / max(H, W)
+    return (
+        max(multiple, round_up(round(H * scale), multiple)),
+        max(multiple, round_up(round(W * scale), multiple)),
+    )
+
+
 def frame_displacements(
     frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: Tensor, m1: Tensor, displacement_channels: int
 ) -> Tensor:
@@ -111,6 +127,7 @@ def adaptive_canvas(
     max_side: int,
     multiple: int,
     quantile: float = 0.99,
+    upscale: float = 1.0,
 ) -> tuple[int, int]:
     """The largest canvas on which a pair's motion, measured on ``canvas_hw``, stays within ``reach``.
 
@@ -118,17 +135,20 @@ def adaptive_canvas(
     720p on a 512-px canvas), a larger one shrinks the motion range the pyramid can find. So the
     canvas grows until the ``quantile`` of displacement magnitudes (every hypothesis of both motion
     tensors, converted to frame pixels per axis) would reach ``reach`` canvas pixels, with its long
-    side at most ``max_side`` and never above the frame. Returns ``canvas_hw`` itself when no larger
-    canvas qualifies, so callers rerun motion only when the result differs.
+    side at most ``max_side`` and at most ``upscale`` × the frame's (1.0: never above the frame).
+    Returns ``canvas_hw`` itself when no larger canvas qualifies, so callers rerun motion only when
+    the result differs.
     """
+    if upscale < 1.0:
+        raise ValueError(f"canvas upscale must be >= 1.0, got {upscale}")
     H, W = frame_hw
     motion = _quantile(frame_displacements(frame_hw, canvas_hw, m0, m1, displacement_channels).norm(dim=0), quantile)
-    scale = min(1.0, max_side / max(H, W), reach / motion if motion > 0 else math.inf)
+    scale = min(upscale, max_side / max(H, W), reach / motion if motion > 0 else math.inf)
     # Rounded down, so the motion never exceeds the reach by rounding.
     long_side = int(scale * max(H, W)) // multiple * multiple
     if long_side <= max(canvas_hw):
         return canvas_hw
-    return default_canvas(frame_hw, long_side, multiple)
+    return scaled_canvas(frame_hw, long_side, multiple)
 
 
 def static_canvas(
@@ -231,6 +251,7 @@ class TwoStageModel(nn.Module):
             self.motion_reach,
             c.fine_canvas_side,
             c.canvas_multiple,
+            upscale=c.fine_canvas_upscale,
         )
 
     def full_frame_region(self, frame_hw: tuple[int, int]) -> Region:
