@@ -12,7 +12,9 @@ Rows: ``fixed N`` = one canvas, long side ≤ N (``max_canvas_side``; 512 is wha
 ``adaptive N`` = the 512 canvas, then a second pass on up to N, never above the frame, when the pair's
 motion fits the pyramid's reach there (``fine_canvas_side``, ``edgevfi.models.base.adaptive_canvas``);
 ``adaptive N, ≤ U× frame`` (``--adaptive NxU``) lets that canvas exceed a smaller frame up to U× its
-size (``fine_canvas_upscale``; the shipped edge models: 1280x2).
+size (``fine_canvas_upscale``; the shipped edge models: 1280x2); ``bundle rule`` (``--static U,..``) =
+eager PyTorch at a default bundle's static shapes (the 512x288 canvas, its fine canvases, 448-px tiles:
+the parity reference, so what the bundle's FP32 graphs compute), the fine canvas at most U× the frame.
 """
 
 from __future__ import annotations
@@ -25,16 +27,21 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from quality import motion_of
-
 from edgevfi import models
 from edgevfi.data.triplets import find_triplets, load_image
 from edgevfi.io import atomic_output
 from edgevfi.metrics import MOTION_BUCKETS, motion_bucket, psnr, quantize_8bit, ssim
 from edgevfi.profile import count_macs
 from edgevfi.runtime import EagerBackend, Runner
+from edgevfi.runtime.tiles import DEFAULT_TILE
+
+HERE = Path(__file__).resolve().parent
+# Import the package before this folder joins the path: benchmarks/export.py would shadow `export`.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
+from export.graphs import DEFAULT_CANVAS, fine_canvases_for  # noqa: E402
+
+sys.path.insert(0, str(HERE))
+from quality import motion_of  # noqa: E402
 
 
 def main() -> None:
@@ -46,6 +53,11 @@ def main() -> None:
         "--adaptive",
         default="768,1024,1280,1280x2",
         help="adaptive canvas caps (first pass at 512), each N or NxU (U: the most it may exceed the frame, ×)",
+    )
+    p.add_argument(
+        "--static",
+        default="",
+        help="rows at a default bundle's static shapes, one per upscale factor U of its fine-canvas rule (e.g. 1,2)",
     )
     p.add_argument("--json", help="also write every row (and each triplet's score) as JSON")
     args = p.parse_args()
@@ -61,16 +73,25 @@ def main() -> None:
         upscale = float(up or 1)
         label = f"adaptive {cap}" + (f", ≤ {upscale:g}× frame" if upscale != 1 else "")
         policies.append((label, 512, int(cap), upscale))
+    for item in filter(None, args.static.split(",")):
+        upscale = float(item)
+        label = "bundle rule" + (f", ≤ {upscale:g}× frame" if upscale != 1 else "")
+        policies.append((label, 0, 0, upscale))  # 0, 0: static shapes
 
     rows = []
     for d in data:
         folders = find_triplets(d)
         motion = motion_of(folders, models.with_config(base, max_canvas_side=512, fine_canvas_side=0))
         for label, max_side, fine_side, upscale in policies:
-            model = models.with_config(
-                base, max_canvas_side=max_side, fine_canvas_side=fine_side, fine_canvas_upscale=upscale
-            )
-            runner = Runner(EagerBackend(model))
+            if max_side:
+                model = models.with_config(
+                    base, max_canvas_side=max_side, fine_canvas_side=fine_side, fine_canvas_upscale=upscale
+                )
+                runner = Runner(EagerBackend(model))
+            else:
+                model = base
+                static = {"canvas_hw": DEFAULT_CANVAS, "tile": DEFAULT_TILE, "fine_canvases": fine_canvases_for(base)}
+                runner = Runner(EagerBackend(base, max_batch=1, canvas_upscale=upscale, **static))
             start, per = time.perf_counter(), []
             for f, m in zip(folders, motion, strict=True):
                 a, gt, b = (load_image(f / f"im{i}.png")[None] for i in (1, 2, 3))
@@ -84,7 +105,7 @@ def main() -> None:
                         "motion_px": m,
                         "bucket": motion_bucket(m),
                         "canvas": list(pair.canvas_hw),
-                        "first_canvas": list(model.canvas_for((a.shape[-2], a.shape[-1]))),
+                        "first_canvas": list(runner.backend.canvas_hw or model.canvas_for((a.shape[-2], a.shape[-1]))),
                     }
                 )
             macs = count_macs(model, (720, 1280))
@@ -121,7 +142,7 @@ def main() -> None:
             gm = f"{r['gmacs_720p']:.1f}"
             if r["gmacs_720p_fine"] != r["gmacs_720p"]:
                 gm += f"–{r['gmacs_720p_fine']:.1f}"
-            first = r["policy"].startswith("adaptive")
+            first = not r["policy"].startswith("fixed")
             refined = sum(1 for t in r["per_triplet"] if t["canvas"] != t["first_canvas"])
             print(
                 f"| {r['policy']} | {r['psnr']:.3f} | {r['psnr'] - ref['psnr']:+.3f} | {r['ssim']:.4f} | "

@@ -187,6 +187,7 @@ def write_bundle(
             "fine_canvases": [list(fc) for fc in fine_canvases],
             "motion_reach": model.motion_reach,
             "canvas_multiple": c.canvas_multiple,
+            "fine_canvas_upscale": c.fine_canvas_upscale,
             "tile": tile,
             "halo": c.halo,
             "overlap": overlap,
@@ -267,6 +268,11 @@ def verify_files(root: Path, files: dict[str, str], prefix: str = "") -> None:
             raise BundleError(f"{p}: missing from the bundle")
         if sha256_file(p) != digest:
             raise BundleError(f"{p}: sha256 does not match the manifest (tampered or truncated)")
+
+
+def canvas_upscale_of(manifest: dict[str, Any]) -> float:
+    """How far the bundle's static rule lets a fine canvas exceed the frame (1.0 for bundles made before the key)."""
+    return float(manifest.get("fine_canvas_upscale", 1.0))
 
 
 def fine_canvases_of(manifest: dict[str, Any]) -> tuple[tuple[int, int], ...]:
@@ -352,6 +358,8 @@ class BundleBackend:
         self.fine_canvases = fine_canvases_of(m) if fine_canvases else ()
         self.motion_reach = float(m.get("motion_reach", 0.0))
         self.canvas_multiple = int(m.get("canvas_multiple", 32))
+        #: how far a fine canvas may exceed the frame (bundles made before the key: 1, never above)
+        self.canvas_upscale = canvas_upscale_of(m)
         self.tile = int(m["tile"])
         self.overlap = int(m["overlap"])
         self.max_batch = int(m["max_batch"])
@@ -365,8 +373,10 @@ class BundleBackend:
     def refine_canvas(
         self, frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: Tensor, m1: Tensor
     ) -> tuple[int, int]:
-        dc, reach = self.displacement_channels, self.motion_reach
-        return static_canvas(frame_hw, canvas_hw, self.fine_canvases, m0, m1, dc, reach, self.canvas_multiple)
+        dc, reach, multiple = self.displacement_channels, self.motion_reach, self.canvas_multiple
+        return static_canvas(
+            frame_hw, canvas_hw, self.fine_canvases, m0, m1, dc, reach, multiple, upscale=self.canvas_upscale
+        )
 
     def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
         graph = motion_graph_name((img0.shape[-2], img0.shape[-1]), self.canvas_hw)

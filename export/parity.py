@@ -44,6 +44,7 @@ from export.bundle import (
     Bundle,
     BundleBackend,
     BundleError,
+    canvas_upscale_of,
     fine_canvases_of,
     load_bundle,
     motion_canvases,
@@ -170,6 +171,7 @@ def _eager_runner(model: TwoStageModel, bundle: Bundle, backend: str, device: st
         canvas_hw=tuple(m["canvas"]),
         tile=int(m["tile"]),
         fine_canvases=fine_canvases_of(m),
+        canvas_upscale=canvas_upscale_of(m),
     )
     return Runner(eager, overlap=int(m["overlap"]))
 

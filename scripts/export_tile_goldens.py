@@ -325,7 +325,8 @@ def runner() -> dict:
 
 
 def canvas_choice() -> dict:
-    """``static_canvas`` (the bundle's motion-adaptive rule) on motion of several sizes and frames.
+    """``static_canvas`` (the bundle's motion-adaptive rule) on motion of several sizes and frames, with
+    the fine canvas allowed up to 1, 1.5 and 2 × the frame.
 
     Each motion tensor is a small 12x16 one upsampled ×12/×16 (nearest: exact integer indices), so
     the golden stores only the small ones.
@@ -333,6 +334,8 @@ def canvas_choice() -> dict:
     canvas, grid, small = (288, 512), (144, 256), (12, 16)
     candidates = [(448, 768), (544, 960), (736, 1280)]
     frames = [(720, 1280), (1080, 1920), (540, 960), (480, 854), (1280, 720), (736, 1280), (2160, 3840)]
+    # Frames the candidates exceed, for the upscale: 2× of 270x480 is 540x960, 1.5× of 360x640 is 540x960.
+    frames += [(270, 480), (360, 640), (240, 320)]
     motions, cases = [], []
     for k, (scale, offset) in enumerate([(0.2, (0.5, 0.2)), (1.0, (4.0, -2.0)), (3.0, (10.0, 5.0)), (1.0, (0.0, 9.0))]):
         m0 = _motion(2, *small, seed=20 + k, offset=offset) * scale
@@ -341,9 +344,10 @@ def canvas_choice() -> dict:
         m0 = torch.nn.functional.interpolate(m0, size=grid, mode="nearest")
         m1 = torch.nn.functional.interpolate(m1, size=grid, mode="nearest")
         for frame in frames:
-            pick = static_canvas(frame, canvas, tuple(candidates), m0, m1, 2, 32.0, 32)
-            out = candidates.index(pick) if pick != canvas else -1
-            cases.append({"motion": k, "frame_hw": list(frame), "out": out})
+            for upscale in (1.0, 1.5, 2.0):
+                pick = static_canvas(frame, canvas, tuple(candidates), m0, m1, 2, 32.0, 32, upscale=upscale)
+                out = candidates.index(pick) if pick != canvas else -1
+                cases.append({"motion": k, "frame_hw": list(frame), "upscale": upscale, "out": out})
     return {
         "canvas_hw": list(canvas),
         "motion_hw": list(grid),

@@ -203,7 +203,7 @@ def test_kotlin_reads_a_real_manifest_as_python_wrote_it(golden_run, tiny_bundle
         "model": m["model"]["name"],
         "precision": m["precision"],
         **{k: m[k] for k in ("canvas", "tile", "halo", "overlap", "align", "max_batch", "displacement_channels")},
-        **{k: m[k] for k in ("fine_canvases", "motion_reach", "canvas_multiple")},
+        **{k: m[k] for k in ("fine_canvases", "motion_reach", "canvas_multiple", "fine_canvas_upscale")},
         "backends": {
             b: {
                 "warp_impl": e["warp_impl"],

@@ -68,6 +68,7 @@ def test_manifest_records_shapes_hashes_and_coverage(exported):
     m = json.loads((bundle / "manifest.json").read_text())
     assert m["canvas"] == list(CANVAS) and m["tile"] == TILE and m["halo"] == model.config.halo
     assert m["fine_canvases"] == [list(FINE)] and m["motion_reach"] == model.motion_reach
+    assert m["fine_canvas_upscale"] == model.config.fine_canvas_upscale
     assert set(m["backends"]) == {"onnx", "et", "litert", "coreml"}
     for entry in m["backends"].values():
         assert set(entry["graphs"]) == {"motion", "motion_96x160", "synth"}

@@ -228,6 +228,15 @@ def test_static_canvas_picks_the_largest_fine_canvas_the_frame_and_motion_allow(
     assert pick(0.5, candidates=()) == canvas
     # Unitless channels after the displacements (SVMV's logits) are not motion.
     assert pick(1.0, logits=1) == (720, 1280)
+    # Up to upscale × the frame: a 270x480 frame may take 544x960 at 2×, nothing at 1.5× (416 rows < 448).
+    small = (270, 480)
+    m = _uniform_motion(grid, 0.5, 0.0)  # 0.47 frame px
+    assert static_canvas(small, canvas, fines, m, m, 2, 32.0, 32, upscale=2.0) == (544, 960)
+    assert static_canvas(small, canvas, fines, m, m, 2, 32.0, 32, upscale=1.5) == canvas
+    assert static_canvas(small, canvas, fines, m, m, 2, 32.0, 32) == canvas
+    # ... still within the reach: 20 canvas px = 18.75 frame px is 37.5 px on the 960 canvas.
+    m = _uniform_motion(grid, 20.0, 0.0)
+    assert static_canvas(small, canvas, fines, m, m, 2, 32.0, 32, upscale=2.0) == canvas
 
 
 def test_runner_reruns_motion_on_the_fine_canvas_only_where_asked():

@@ -161,20 +161,23 @@ def static_canvas(
     reach: float,
     multiple: int,
     quantile: float = 0.99,
+    upscale: float = 1.0,
 ) -> tuple[int, int]:
     """:func:`adaptive_canvas` for static graphs: the largest of a fixed set of ``candidates``.
 
     A bundle exports its motion graph at a few fixed canvases, so instead of any size the rule picks
-    the largest candidate (by area) that is no larger than the frame on either axis (beyond the
-    rounding to ``multiple`` the eager canvas also does) and on which the ``quantile`` of the pair's
-    displacement magnitudes, measured on ``canvas_hw`` and scaled per axis onto the candidate, stays
-    within ``reach`` canvas pixels. ``canvas_hw`` itself when none qualifies (or ``reach`` ≤ 0: no
-    motion stage).
+    the largest candidate (by area) that is no larger than ``upscale`` × the frame on either axis
+    (beyond the rounding to ``multiple`` the eager canvas also does; 1.0: the frame itself) and on
+    which the ``quantile`` of the pair's displacement magnitudes, measured on ``canvas_hw`` and
+    scaled per axis onto the candidate, stays within ``reach`` canvas pixels. ``canvas_hw`` itself
+    when none qualifies (or ``reach`` ≤ 0: no motion stage).
     """
+    if upscale < 1.0:
+        raise ValueError(f"canvas upscale must be >= 1.0, got {upscale}")
     H, W = frame_hw
     if reach <= 0:
         return canvas_hw
-    limit = (round_up(H, multiple), round_up(W, multiple))
+    limit = (round_up(math.floor(H * upscale), multiple), round_up(math.floor(W * upscale), multiple))
     fits = [
         c for c in candidates if c[0] <= limit[0] and c[1] <= limit[1] and c[0] * c[1] > canvas_hw[0] * canvas_hw[1]
     ]

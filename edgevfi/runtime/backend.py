@@ -71,6 +71,7 @@ class EagerBackend:
         canvas_hw: tuple[int, int] | None = None,
         tile: int | None = None,
         fine_canvases: tuple[tuple[int, int], ...] = (),
+        canvas_upscale: float | None = None,
     ) -> None:
         if fine_canvases and canvas_hw is None:
             raise ValueError("fine canvases belong to static shapes: give canvas_hw too")
@@ -82,6 +83,9 @@ class EagerBackend:
         self.halo = model.config.halo
         self.canvas_hw = canvas_hw
         self.fine_canvases = tuple(fine_canvases)
+        #: how far the static rule's fine canvas may exceed the frame: a bundle's manifest value for its
+        #: parity reference (None: the model's ``fine_canvas_upscale``)
+        self.canvas_upscale = model.config.fine_canvas_upscale if canvas_upscale is None else float(canvas_upscale)
         #: displacement (canvas px) the motion stage can find: the static rule's reach
         self.motion_reach = model.motion_reach
         self.tile = tile
@@ -98,7 +102,9 @@ class EagerBackend:
             return self.model.refine_canvas(frame_hw, canvas_hw, m0, m1)
         c = self.model.config
         dc, reach = self.displacement_channels, self.motion_reach
-        return static_canvas(frame_hw, canvas_hw, self.fine_canvases, m0, m1, dc, reach, c.canvas_multiple)
+        return static_canvas(
+            frame_hw, canvas_hw, self.fine_canvases, m0, m1, dc, reach, c.canvas_multiple, upscale=self.canvas_upscale
+        )
 
     @torch.inference_mode()
     def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:

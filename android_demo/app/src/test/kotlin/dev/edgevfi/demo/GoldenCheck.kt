@@ -353,10 +353,13 @@ fun checkCanvasChoice(c: Checker, dir: File) {
         val hw = j.ints("cases", k, "frame_hw")
         val (m0, m1) = motions[j.int("cases", k, "motion")]
         val got = CanvasChoice.pick(
-            hw[0], hw[1], canvas[0], canvas[1], candidates, m0, m1, 2, grid[0], grid[1], 2, j.double("reach"), j.int("multiple")
+            hw[0], hw[1], canvas[0], canvas[1], candidates, m0, m1, 2, grid[0], grid[1], 2, j.double("reach"), j.int("multiple"),
+            upscale = j.double("cases", k, "upscale")
         )
         val want = j.int("cases", k, "out")
-        c.check(got == want) { "canvas choice case $k (frame ${hw.toList()}, motion ${j.int("cases", k, "motion")}): $got, want $want" }
+        c.check(got == want) {
+            "canvas choice case $k (frame ${hw.toList()}, motion ${j.int("cases", k, "motion")}, upscale ${j.double("cases", k, "upscale")}): $got, want $want"
+        }
     }
     c.check(CanvasChoice.quantile(floatArrayOf(3f, 1f, 2f, 4f), 0.5) == 2.5) { "quantile of 1..4 at 0.5 is not 2.5" }
 }
@@ -476,6 +479,7 @@ fun checkManifest(c: Checker, path: String, summaryOut: String?, benchOut: Strin
     summary["fine_canvases"] = m.fineCanvases.map { it.toList() }
     summary["motion_reach"] = m.motionReach
     summary["canvas_multiple"] = m.canvasMultiple
+    summary["fine_canvas_upscale"] = m.canvasUpscale
     val fineNames = m.fineCanvases.map { CanvasChoice.graphName(it[0], it[1]) }
     val backends = LinkedHashMap<String, Any?>()
     for (b in m.backends.keys) {

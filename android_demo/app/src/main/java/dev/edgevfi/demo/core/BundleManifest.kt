@@ -18,6 +18,9 @@ object ManifestKeys {
     /** Optional top-level keys (the motion-adaptive second pass; absent in older bundles: one canvas). */
     val FINE = listOf("fine_canvases", "motion_reach", "canvas_multiple")
 
+    /** Optional: how far a fine canvas may exceed the frame (absent in older bundles: 1, never above). */
+    const val CANVAS_UPSCALE = "fine_canvas_upscale"
+
     /** Keys under `model`. */
     val MODEL = listOf("name")
 
@@ -92,7 +95,8 @@ class BundleManifest(
     /** Fine canvases [H, W], each with a `motion_<H>x<W>` graph per backend; empty in older bundles. */
     val fineCanvases: List<IntArray> = emptyList(),
     val motionReach: Double = 0.0,
-    val canvasMultiple: Int = 32
+    val canvasMultiple: Int = 32,
+    val canvasUpscale: Double = 1.0
 ) {
     /** Backend `backend`'s graph `name` (`motion` or `synth`). */
     fun graph(backend: String, name: String): GraphSpec {
@@ -138,6 +142,8 @@ class BundleManifest(
                 } else {
                     emptyList()
                 }
+                val upscale = if (root.containsKey(ManifestKeys.CANVAS_UPSCALE)) j.double(ManifestKeys.CANVAS_UPSCALE) else 1.0
+                if (!(upscale >= 1.0)) throw ManifestError("$where: '${ManifestKeys.CANVAS_UPSCALE}' must be >= 1, got $upscale")
                 val backendNames = LinkedHashMap<String, String>()
                 val graphs = LinkedHashMap<String, Map<String, GraphSpec>>()
                 for (b in j.map("backends").keys) {
@@ -167,7 +173,8 @@ class BundleManifest(
                     files,
                     fine,
                     if (hasFine) j.double(ManifestKeys.FINE[1]) else 0.0,
-                    if (hasFine) j.int(ManifestKeys.FINE[2]) else 32
+                    if (hasFine) j.int(ManifestKeys.FINE[2]) else 32,
+                    upscale
                 )
                 // Shapes are checked per backend when one is chosen (checkShapes): a bundle may carry
                 // backends this harness never runs.

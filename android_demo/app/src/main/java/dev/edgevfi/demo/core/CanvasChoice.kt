@@ -9,9 +9,9 @@ class MotionCanvas(val h: Int, val w: Int, val motionH: Int, val motionW: Int) {
 
 /**
  * The motion-adaptive canvas for static graphs (`edgevfi.models.base.static_canvas`): after the
- * motion pass on the bundle's canvas, the largest fine canvas no larger than the frame (beyond
- * rounding to `multiple`) on which the 99th percentile of the pair's displacement magnitudes,
- * scaled per axis onto that canvas, stays within the motion stage's reach.
+ * motion pass on the bundle's canvas, the largest fine canvas no larger than `upscale` × the frame
+ * (beyond rounding to `multiple`) on which the 99th percentile of the pair's displacement
+ * magnitudes, scaled per axis onto that canvas, stays within the motion stage's reach.
  */
 object CanvasChoice {
     fun graphName(h: Int, w: Int): String = "motion_${h}x$w"
@@ -35,11 +35,13 @@ object CanvasChoice {
         displacementChannels: Int,
         reach: Double,
         multiple: Int,
-        q: Double = 0.99
+        q: Double = 0.99,
+        upscale: Double = 1.0
     ): Int {
+        require(upscale >= 1.0) { "canvas upscale must be >= 1.0, got $upscale" }
         if (reach <= 0.0) return -1
-        val limitH = roundUp(frameH, multiple)
-        val limitW = roundUp(frameW, multiple)
+        val limitH = roundUp(Math.floor(frameH * upscale).toInt(), multiple)
+        val limitW = roundUp(Math.floor(frameW * upscale).toInt(), multiple)
         val fits = candidates.indices.filter { k ->
             val c = candidates[k]
             c.h <= limitH && c.w <= limitW && c.h.toLong() * c.w > canvasH.toLong() * canvasW

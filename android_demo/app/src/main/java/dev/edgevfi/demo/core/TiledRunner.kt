@@ -38,7 +38,9 @@ class RunnerShapes(
     /** Fine canvases with their own motion graph (the motion-adaptive second pass; none: one canvas). */
     val fine: List<MotionCanvas> = emptyList(),
     val motionReach: Double = 0.0,
-    val canvasMultiple: Int = 32
+    val canvasMultiple: Int = 32,
+    /** How far a fine canvas may exceed the frame (1: never above it). */
+    val canvasUpscale: Double = 1.0
 ) {
     /** The bundle's first motion canvas. */
     val canvas: MotionCanvas
@@ -54,7 +56,7 @@ class RunnerShapes(
             }
             return RunnerShapes(
                 m.canvasH, m.canvasW, m.tile, m.halo, m.overlap, m.align, m.displacementChannels, m0[1], m0[2], m0[3],
-                fine, m.motionReach, m.canvasMultiple
+                fine, m.motionReach, m.canvasMultiple, m.canvasUpscale
             )
         }
     }
@@ -123,7 +125,7 @@ class TiledRunner(
         val first = motionOn(s.canvas, motion, img0, img1, frameH, frameW)
         val k = CanvasChoice.pick(
             frameH, frameW, s.canvasH, s.canvasW, fine, first.m0, first.m1, s.motionC, s.motionH, s.motionW,
-            s.displacementChannels, s.motionReach, s.canvasMultiple
+            s.displacementChannels, s.motionReach, s.canvasMultiple, upscale = s.canvasUpscale
         )
         if (k < 0) return first
         return motionOn(fine[k], fineMotion.getValue(fine[k].graphName), img0, img1, frameH, frameW)
