@@ -49,7 +49,7 @@ EDGE_MOTION: dict[str, Any] = {"motion_refine_radii": (4, 4), "motion_match_bloc
 # ... and its inference canvas: a second motion pass on up to a 1280-px canvas (the whole frame up to
 # 720p) for pairs whose motion fits the pyramid's reach there (+0.5 dB on val, +0.3 dB on held-out
 # clips for apr-s; README "Motion-adaptive canvas"), up to twice a smaller frame's size (+0.27 dB on
-# val, +0.07 dB held-out, thirty-fourth session). Eager runs; a bundle picks among its static canvases.
+# val, +0.07 dB held-out, thirty-fourth session); a bundle's static fine canvases obey the same factor.
 EDGE_CANVAS: dict[str, Any] = {"fine_canvas_side": 1280, "fine_canvas_upscale": 2.0}
 
 # name -> (family, overrides, one-line description)

@@ -79,12 +79,7 @@ def default_canvas(frame_hw: tuple[int, int], max_side: int, multiple: int) -> t
     Each side is rounded to ``multiple`` so the motion pyramid divides evenly. Aspect ratio is kept
     within rounding; the motion tensor records displacements per axis, so mild anisotropy is exact.
     """
-    H, W = frame_hw
-    scale = min(1.0, max_side / max(H, W))
-    return (
-        max(multiple, round_up(round(H * scale), multiple)),
-        max(multiple, round_up(round(W * scale), multiple)),
-    )
+    return scaled_canvas(frame_hw, min(max(frame_hw), max_side), multiple)
 
 
 def scaled_canvas(frame_hw: tuple[int, int], long_side: int, multiple: int) -> tuple[int, int]:
