@@ -149,9 +149,10 @@ def main(argv: list[str] | None = None) -> None:
         motion_from = old.get("motion_from")  # a settings-only re-ship keeps the transplant's record
     settings = None
     if settings_changed:
-        defaults = {"fine_canvas_side": 0, "fine_canvas_upscale": 1.0}
+        # A setting absent from an older checkpoint's config had the field's default.
+        defaults = models.ModelConfig()
         settings = {
-            **{k: {"from": meta["config"].get(k, defaults[k]), "to": v} for k, v in changes.items()},
+            **{k: {"from": meta["config"].get(k, getattr(defaults, k)), "to": v} for k, v in changes.items()},
             "replaced": {"sha256": old.get("sha256"), "val": old.get("val")} if reship else None,
         }
     if motion_from or settings_changed:
