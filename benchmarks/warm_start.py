@@ -2,7 +2,7 @@
 
 With the motion-adaptive canvas a pair's motion runs twice: on the 512 canvas, then (when the pair's
 motion fits the pyramid's reach there) from scratch on a finer canvas. On ExecuTorch and LiteRT that
-second pass is most of a fine-canvas frame's time (README, Latency). Starting it at pyramid block
+second pass is most of a fine-canvas frame's time (docs/latency.md). Starting it at pyramid block
 ``start`` from the coarse pass's flow (``FlowPyramid(..., init, start)``) would skip the 1/8-canvas
 block and its cost volume (``start`` 1) or also the 1/4-canvas block (``start`` 2). This scores each
 variant on ``--data`` with the eager tiled Runner, same weights, same canvas rule:

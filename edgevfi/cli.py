@@ -27,23 +27,24 @@ def _load_model(args: argparse.Namespace):
     from edgevfi.checkpoint import load_checkpoint
 
     if getattr(args, "checkpoint", None):
-        return _with_fine_canvas(load_checkpoint(args.checkpoint), args)
+        return _with_motion_settings(load_checkpoint(args.checkpoint), args)
     name = args.model or models.default_model_name()
     if name not in models.list_models():
         raise CLIError(f"unknown model {name!r} (known: {', '.join(models.list_models())})")
     if name == "blend":
-        return models.create(name)
+        return _with_motion_settings(models.create(name), args)
     if models.shipped_weights(name) is None:
         raise CLIError(f"model {name!r} has no shipped weights; pass --checkpoint PATH")
-    return _with_fine_canvas(models.create(name, pretrained=True), args)
+    return _with_motion_settings(models.create(name, pretrained=True), args)
 
 
-def _with_fine_canvas(model, args: argparse.Namespace):
-    """``--fine-canvas N`` / ``--canvas-upscale X``: the model with its motion-adaptive canvas capped at N
-    (0: one fixed canvas) and at X × a smaller frame's size (1: never above the frame)."""
+def _with_motion_settings(model, args: argparse.Namespace):
+    """``--fine-canvas N`` / ``--canvas-upscale X`` / ``--motion-consensus on|off``: the model with its
+    motion-adaptive canvas capped at N (0: one fixed canvas) and at X × a smaller frame's size (1: never
+    above the frame), and its flow consensus switched on or off."""
     from edgevfi import models
 
-    changes: dict[str, float] = {}
+    changes: dict[str, float | bool] = {}
     side = getattr(args, "fine_canvas", None)
     if side is not None and side != model.config.fine_canvas_side:
         if side < 0:
@@ -54,6 +55,12 @@ def _with_fine_canvas(model, args: argparse.Namespace):
         if not upscale >= 1.0:
             raise CLIError(f"--canvas-upscale must be >= 1 (1: never above the frame), got {upscale}")
         changes["fine_canvas_upscale"] = upscale
+    consensus = getattr(args, "motion_consensus", None)
+    if consensus is not None:
+        if not hasattr(model.config, "motion_consensus"):
+            raise CLIError(f"--motion-consensus: a {model.config.family} model has no motion stage")
+        if (consensus == "on") != model.config.motion_consensus:
+            changes["motion_consensus"] = consensus == "on"
     return models.with_config(model, **changes) if changes else model
 
 
@@ -101,6 +108,8 @@ def _build_runner(args: argparse.Namespace):
         raise CLIError("--bundle runs the bundle's own model: drop --model/--checkpoint")
     if getattr(args, "canvas_upscale", None) is not None:
         raise CLIError("--canvas-upscale is for eager runs: a bundle picks among its static motion canvases")
+    if getattr(args, "motion_consensus", None) is not None:
+        raise CLIError("--motion-consensus is for eager runs: a bundle's motion graphs hold its model's setting")
     fine = getattr(args, "fine_canvas", None)
     if fine not in (None, 0):
         raise CLIError(
@@ -172,7 +181,7 @@ def _eager_routed_runner(args: argparse.Namespace):
             raise CLIError(f"unknown model {n!r} in --route (known: {', '.join(models.list_models())})")
         if models.shipped_weights(n) is None:
             raise CLIError(f"model {n!r} in --route has no shipped weights")
-        pair.append(_with_fine_canvas(models.create(n, pretrained=True), args))
+        pair.append(_with_motion_settings(models.create(n, pretrained=True), args))
     path = Path(args.assessor) if args.assessor else models.WEIGHTS_DIR / "dpa-s.safetensors"
     try:
         assessor, extra = load_assessor(path)
@@ -512,6 +521,13 @@ def _fine_canvas_arg(s: argparse.ArgumentParser) -> None:
         default=None,
         help="eager: how far the motion-adaptive canvas may exceed a smaller frame, as a factor (default: the "
         "model's, 2 for the shipped edge models; 1: never above the frame)",
+    )
+    s.add_argument(
+        "--motion-consensus",
+        choices=("on", "off"),
+        default=None,
+        help="eager: average the two flow directions after the last motion block (default: the model's, on "
+        "for the shipped edge models)",
     )
     s.add_argument(
         "--motion-tta",

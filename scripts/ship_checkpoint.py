@@ -19,7 +19,8 @@ The card records both sources; re-shipping a shipped model this way keeps its tr
 sets an inference setting kept in the shipped config (here the motion-adaptive canvas,
 ``ModelConfig.fine_canvas_side``; no tensor changes) and re-measures the card with it;
 ``--fine-canvas-upscale 2`` likewise sets how far that canvas may exceed a small frame
-(``ModelConfig.fine_canvas_upscale``).
+(``ModelConfig.fine_canvas_upscale``), and ``--motion-consensus on`` the flow consensus after the last
+motion block (``MotionConfig.motion_consensus``).
 
 The card's ``training`` is the run that made the weights; ``lineage`` lists the runs before it, newest
 first, each as ``{"sha256", "training", "val"}`` of the weights it shipped. A run's start point is found by
@@ -100,6 +101,11 @@ def main(argv: list[str] | None = None) -> None:
         help="ship with the motion-adaptive canvas allowed up to this × the frame "
         "(config.fine_canvas_upscale; 1: never above)",
     )
+    p.add_argument(
+        "--motion-consensus",
+        choices=("on", "off"),
+        help="ship with the flow consensus after the last motion block on or off (config.motion_consensus)",
+    )
     p.add_argument("--val", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "val"))
     p.add_argument("--weights-dir", default=str(models.WEIGHTS_DIR), help="where to write (default: the package's)")
     args = p.parse_args(argv)
@@ -113,7 +119,11 @@ def main(argv: list[str] | None = None) -> None:
         motion_from = {"path": args.motion_from, "sha256": sha256_file(args.motion_from)}
     if args.fine_canvas_upscale is not None and args.fine_canvas_upscale < 1.0:
         p.error(f"--fine-canvas-upscale must be >= 1, got {args.fine_canvas_upscale}")
-    requested = {"fine_canvas_side": args.fine_canvas, "fine_canvas_upscale": args.fine_canvas_upscale}
+    requested = {
+        "fine_canvas_side": args.fine_canvas,
+        "fine_canvas_upscale": args.fine_canvas_upscale,
+        "motion_consensus": None if args.motion_consensus is None else args.motion_consensus == "on",
+    }
     changes = {k: v for k, v in requested.items() if v is not None and v != getattr(model.config, k)}
     settings_changed = bool(changes)
     if settings_changed:
@@ -150,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = None
     if settings_changed:
         # A setting absent from an older checkpoint's config had the field's default.
-        defaults = models.ModelConfig()
+        defaults = type(model.config)()
         settings = {
             **{k: {"from": meta["config"].get(k, getattr(defaults, k)), "to": v} for k, v in changes.items()},
             "replaced": {"sha256": old.get("sha256"), "val": old.get("val")} if reship else None,
@@ -169,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
             "max_canvas_side": model.config.max_canvas_side,
             "fine_canvas_side": model.config.fine_canvas_side,
             "fine_canvas_upscale": model.config.fine_canvas_upscale,
+            "motion_consensus": getattr(model.config, "motion_consensus", False),
         },
         "sha256": sha256_file(dst),
         "motion_from": motion_from,

@@ -122,6 +122,8 @@ def test_grayscale_and_16bit_are_converted(files):
         ("fine_canvas_bundle", "static motion canvases"),
         ("canvas_upscale", "--canvas-upscale must be >= 1"),
         ("canvas_upscale_bundle", "--canvas-upscale is for eager runs"),
+        ("consensus_blend", "has no motion stage"),
+        ("consensus_bundle", "--motion-consensus is for eager runs"),
         ("motion_tta", "averages single flows"),
     ],
 )
@@ -153,6 +155,10 @@ def test_bad_input(files, case, needle):
         extra = ["--canvas-upscale", "0.5"]
     elif case == "canvas_upscale_bundle":
         extra = ["--bundle", str(files), "--canvas-upscale", "2"]
+    elif case == "consensus_blend":
+        extra += ["--motion-consensus", "off"]
+    elif case == "consensus_bundle":
+        extra = ["--bundle", str(files), "--motion-consensus", "off"]
     elif case == "motion_tta":  # SVMV's motion holds several hypotheses: nothing to average
         extra = ["--model", "svmv-s", "--motion-tta", "2"]
     proc = run_cli("interpolate", a, b, "-o", str(out), *extra)
@@ -160,6 +166,23 @@ def test_bad_input(files, case, needle):
         assert proc.returncode != 0 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
         return
     assert_clean_failure(proc, out, needle)
+
+
+def test_motion_consensus_flag_switches_the_setting_and_keeps_the_weights():
+    import argparse
+
+    from edgevfi import models
+    from edgevfi.cli import _with_motion_settings
+
+    shipped = models.create("apr-s", pretrained=True)
+    assert shipped.config.motion_consensus  # the shipped edge models have it on
+    off = _with_motion_settings(shipped, argparse.Namespace(motion_consensus="off"))
+    assert not off.config.motion_consensus
+    assert all(torch.equal(v, shipped.state_dict()[k]) for k, v in off.state_dict().items())
+    assert _with_motion_settings(shipped, argparse.Namespace(motion_consensus="on")) is shipped
+    a, b = moving_pair(64, 96)
+    with torch.no_grad():
+        assert not torch.equal(off.motion(a, b)[0], shipped.motion(a, b)[0])
 
 
 def test_models_lists_registry():

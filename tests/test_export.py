@@ -22,6 +22,7 @@ pytest.importorskip("onnxruntime")
 
 from conftest import moving_pair, tiny_model
 
+from edgevfi import models
 from edgevfi.checkpoint import save_checkpoint
 from edgevfi.cli import main
 from edgevfi.models.blocks import FlowPyramid, eager_tap_sums, exported_cost_volumes, local_correlation
@@ -120,6 +121,28 @@ def test_graphs_match_eager(exported, backend):
         for o, r in zip(outs, ref, strict=True):
             assert o.shape == r.shape
             assert (o - r).abs().max() <= 1e-4 * max(1.0, float(r.abs().max()))
+
+
+def test_motion_consensus_exports_to_every_backend(tmp_path):
+    """The flow consensus (the shipped models' last motion step) in each backend's motion graph: the
+    exported form reads the other flow through the row gathers, eager through grid_sample. Core ML:
+    converted and validated, not executed (Linux)."""
+    model = tiny_model("apr-s", motion_consensus=True)
+    plain = models.with_config(model, motion_consensus=False)
+    for backend in ("onnx", "et", "litert", "coreml"):
+        spec = build_graphs(model, backend, canvas=CANVAS, tile=TILE, fine_canvases=())["motion"]
+        mod = backends.get(backend)
+        path = tmp_path / f"motion-{backend}{mod.SUFFIX}"
+        coverage = mod.lower(spec, path)
+        assert coverage["total"] > 0
+        if not mod.RUNNABLE:
+            continue
+        with torch.no_grad():
+            ref = torch.cat(spec.module(*spec.example_inputs), 0)
+            without = torch.cat(plain.motion(*spec.example_inputs), 0)
+        out = torch.cat(mod.load(path, threads=1)(list(spec.example_inputs)), 0)
+        assert (out - ref).abs().max() <= 1e-4 * max(1.0, float(ref.abs().max())), backend
+        assert (ref - without).abs().max() > 1e-2  # the graph holds the consensus, not the plain flow
 
 
 @pytest.mark.parametrize("backend", ["onnx", "et", "litert"])

@@ -121,6 +121,27 @@ def test_checkpoint_config_mismatch_is_clear(tmp_path):
         load_checkpoint(path)
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("fine_canvas_upscale", 0.5, r"fine_canvas_upscale must be >= 1\.0"),
+        ("fine_canvas_upscale", float("nan"), r"fine_canvas_upscale must be >= 1\.0"),
+        ("fine_canvas_side", -1, r"fine_canvas_side must be >= 0"),
+    ],
+)
+def test_a_config_with_a_bad_canvas_setting_cannot_be_built_or_loaded(tmp_path, field, value, message):
+    model = tiny_model("apr-s")
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(model.config, **{field: value})
+    # A checkpoint whose metadata holds one fails at load, naming the file, before any motion pass.
+    bad = {**model.config.to_dict(), field: value}
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    path = tmp_path / "bad.safetensors"
+    save_file(tensors, str(path), metadata={"edgevfi_config": json.dumps(bad)})
+    with pytest.raises(CheckpointError, match=rf"bad\.safetensors: bad model config \({message}"):
+        load_checkpoint(path)
+
+
 def test_grown_checkpoint_keeps_every_trained_tensor(tmp_path):
     """grow_checkpoint: a fourth motion block is new, all else is loaded; a misfit is named."""
     from edgevfi.checkpoint import grow_checkpoint
@@ -261,6 +282,27 @@ def test_repeat_widths_are_one_per_block_and_never_the_first(widths):
 
     with pytest.raises(ValueError, match="repeat_widths"):
         FlowPyramid((8, 8, 8), feat=8, repeat_widths=widths)
+
+
+def test_motion_consensus_averages_the_last_blocks_two_directions():
+    """With ``motion_consensus`` the pyramid's output is :func:`flow_consensus` of its own output without
+    it, taken on the last block's grid; no parameters are added, so a shipped model switches it by config."""
+    from edgevfi.ops import flow_consensus
+
+    plain = tiny_model("apr-s")
+    agreed = models.with_config(plain, motion_consensus=True)
+    assert count_params(agreed) == count_params(plain)
+    a, b = moving_pair(64, 96)
+    with torch.no_grad():
+        flow, hidden = plain.flow(a, b)
+        fused, hidden_fused = agreed.flow(a, b)
+    s = plain.flow.scales[-1]
+    expected = torch.cat(flow_consensus(flow[:1] / s, flow[1:] / s), 0) * s
+    assert torch.allclose(fused, expected, atol=1e-5)
+    assert (fused - flow).abs().max() > 1e-2  # it does something on this pair
+    assert torch.equal(hidden_fused, hidden)
+    m0, m1 = agreed.motion(a, b)
+    assert torch.equal(torch.cat([m0, m1], 0), fused)
 
 
 def test_flow_pyramid_warm_start_from_a_blocks_own_flow_is_exact():

@@ -10,6 +10,7 @@ from torch import Tensor
 
 from edgevfi.ops import (
     backward_warp,
+    flow_consensus,
     forward_splat,
     forward_splat_with_weight,
     resize,
@@ -55,6 +56,32 @@ def _warp_np(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
         for x in range(W):
             out[:, y, x] = _bilinear_np(img, x + flow[0, y, x], y + flow[1, y, x])
     return out
+
+
+# ----------------------------------------------------------------------------- flow_consensus
+
+
+def test_flow_consensus_keeps_a_consistent_pair_and_averages_an_inconsistent_one() -> None:
+    # A translation seen from both frames: each flow is the other's negation, so nothing changes.
+    f01, f10 = _const_flow(3.0, -2.0, 12, 16), _const_flow(-3.0, 2.0, 12, 16)
+    a, b = flow_consensus(f01, f10)
+    assert torch.allclose(a, f01) and torch.allclose(b, f10)
+    # Frame 0 says +2 px in x, frame 1 says no motion: each becomes the mean of its own and the
+    # other's negated estimate (+1 and -1 px).
+    a, b = flow_consensus(_const_flow(2.0, 0.0, 12, 16), _const_flow(0.0, 0.0, 12, 16))
+    assert torch.allclose(a, _const_flow(1.0, 0.0, 12, 16)) and torch.allclose(b, _const_flow(-1.0, 0.0, 12, 16))
+
+
+def test_flow_consensus_reads_the_other_flow_where_the_pixel_lands() -> None:
+    # f10 varies along x; f01 moves every pixel 2 px right, so pixel x reads f10 at x + 2.
+    H, W = 4, 10
+    ramp = torch.arange(W, dtype=torch.float32).view(1, 1, 1, W).expand(1, 1, H, W)
+    f10 = torch.cat([-0.5 * ramp, torch.zeros(1, 1, H, W)], 1)
+    f01 = _const_flow(2.0, 0.0, H, W)
+    a, _ = flow_consensus(f01, f10)
+    landed = (ramp + 2.0).clamp(max=W - 1)  # border clamp, as backward_warp
+    assert torch.allclose(a[:, 0], 0.5 * (2.0 + 0.5 * landed[:, 0]))
+    assert torch.allclose(a[:, 1], torch.zeros(1, H, W))
 
 
 # ----------------------------------------------------------------------------- backward_warp

@@ -297,7 +297,7 @@ def routed_bundle(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("routed")
     assessor = tiny_assessor()
-    # The accurate model is a wider APR here: LiteRT cannot convert SVMV's motion graph (see README).
+    # The accurate model is a wider APR here: LiteRT cannot convert SVMV's motion graph (see docs/routing.md).
     bundle = write_routed_bundle(
         tiny_model("apr-s"),
         tiny_model("apr-s", width=16),

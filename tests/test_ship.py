@@ -107,6 +107,15 @@ def test_reship_with_a_motion_adaptive_canvas_keeps_tensors_and_records(tmp_path
     assert "fine_canvas_side" not in card["settings_changed"]
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
 
+    # The flow consensus too (a field of the family's config, not ModelConfig's): its "from" is the
+    # family's default.
+    _ship([str(shipped), "tiny", "--motion-consensus", "on", *common])
+    card = json.loads((weights / "tiny.json").read_text())
+    model = load_checkpoint(shipped)
+    assert model.config.motion_consensus and card["motion_canvas"]["motion_consensus"] is True
+    assert card["settings_changed"]["motion_consensus"] == {"from": False, "to": True}
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
 
 def test_card_lineage_is_flat_and_follows_the_init_weights(tmp_path):
     """Each shipped run lists the runs before it by the sha256 of its init, newest first, never nested."""

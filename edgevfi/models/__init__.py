@@ -45,10 +45,17 @@ FAMILIES: dict[str, tuple[type[ModelConfig], Callable[[Any], TwoStageModel]]] = 
 # its shape too: warped cost volumes in the finer motion blocks (run 14 of docs/training-log.md; the
 # last one's reach widened from 2 to 4 cells in run 23) and residual blocks on the features of the
 # global (run 20) and the warped (run 22) cost volumes.
-EDGE_MOTION: dict[str, Any] = {"motion_refine_radii": (4, 4), "motion_match_blocks": 2, "motion_refine_match_blocks": 1}
+# The last block's two directions averaged into one consensus (thirty-fifth session, no parameters:
+# +0.06 dB held-out, +0.18 dB val for apr-s; docs/quality.md "Flow consensus").
+EDGE_MOTION: dict[str, Any] = {
+    "motion_refine_radii": (4, 4),
+    "motion_match_blocks": 2,
+    "motion_refine_match_blocks": 1,
+    "motion_consensus": True,
+}
 # ... and its inference canvas: a second motion pass on up to a 1280-px canvas (the whole frame up to
 # 720p) for pairs whose motion fits the pyramid's reach there (+0.5 dB on val, +0.3 dB on held-out
-# clips for apr-s; README "Motion-adaptive canvas"), up to twice a smaller frame's size (+0.27 dB on
+# clips for apr-s; docs/quality.md "Motion-adaptive canvas"), up to twice a smaller frame's size (+0.27 dB on
 # val, +0.07 dB held-out, thirty-fourth session); a bundle's static fine canvases obey the same factor.
 EDGE_CANVAS: dict[str, Any] = {"fine_canvas_side": 1280, "fine_canvas_upscale": 2.0}
 

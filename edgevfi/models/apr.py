@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from edgevfi.models.base import ModelConfig, SplattingConfig, TwoStageModel, residual_displacement
 from edgevfi.models.blocks import (
     FlowPyramid,
+    MotionConfig,
     QuarterDecoder,
     QuarterEncoder,
     RefineBlock,
@@ -44,18 +45,8 @@ from edgevfi.ops.warp import forward_splat_variant
 
 
 @dataclass(frozen=True)
-class APRConfig(ModelConfig, SplattingConfig):
+class APRConfig(ModelConfig, MotionConfig, SplattingConfig):
     family: str = "apr"
-    motion_widths: tuple[int, ...] = (128, 96, 64)
-    motion_depth: int = 3
-    # Warped cost-volume radius of each motion block after the first (FlowPyramid.refine_radii); () = none.
-    motion_refine_radii: tuple[int, ...] = ()
-    # Residual blocks deepening the global cost volume's features (FlowPyramid.match_blocks).
-    motion_match_blocks: int = 0
-    # Residual blocks deepening the warped cost volumes' features (FlowPyramid.refine_match_blocks).
-    motion_refine_match_blocks: int = 0
-    # Width of a second, untied block after each motion block at that block's scale (FlowPyramid.repeat_widths).
-    motion_repeat_widths: tuple[int, ...] = ()
     context: int = 0
     width: int = 32
     inner: int | tuple[int, ...] = 48  # one width for every refine block, or one per block (pruned)

@@ -47,9 +47,19 @@ class ModelConfig:
     fine_canvas_side: int = 0
     # How far that canvas may exceed the frame (1.0: never). The pyramid's finest flow is at half the
     # canvas, so a frame below ``fine_canvas_side`` with small motion gets flow at its own resolution
-    # from a canvas twice its size (README, "Motion-adaptive canvas": +0.27 dB on val, +0.07 held-out).
+    # from a canvas twice its size (docs/quality.md, "Beyond the frame": +0.27 dB on val, +0.07 held-out).
     fine_canvas_upscale: float = 1.0
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Checked here so no config can hold them: a checkpoint whose metadata does fails at load with
+        # "bad model config", not at its first motion pass.
+        if not self.fine_canvas_side >= 0:
+            raise ValueError(f"fine_canvas_side must be >= 0 (0: off), got {self.fine_canvas_side}")
+        if not self.fine_canvas_upscale >= 1.0:
+            raise ValueError(
+                f"fine_canvas_upscale must be >= 1.0 (1: never above the frame), got {self.fine_canvas_upscale}"
+            )
 
     def to_dict(self) -> dict:
         return asdict(self)

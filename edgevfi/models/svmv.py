@@ -24,23 +24,21 @@ import torch
 from torch import Tensor, nn
 
 from edgevfi.models.base import ModelConfig, SplattingConfig, TwoStageModel, residual_displacement
-from edgevfi.models.blocks import FlowPyramid, QuarterDecoder, QuarterEncoder, RefineBlock, conv, per_block
+from edgevfi.models.blocks import (
+    FlowPyramid,
+    MotionConfig,
+    QuarterDecoder,
+    QuarterEncoder,
+    RefineBlock,
+    conv,
+    per_block,
+)
 from edgevfi.ops.warp import splat_sum_variant
 
 
 @dataclass(frozen=True)
-class SVMVConfig(ModelConfig, SplattingConfig):
+class SVMVConfig(ModelConfig, MotionConfig, SplattingConfig):
     family: str = "svmv"
-    motion_widths: tuple[int, ...] = (128, 96, 64)
-    motion_depth: int = 3
-    # Warped cost-volume radius of each motion block after the first (FlowPyramid.refine_radii); () = none.
-    motion_refine_radii: tuple[int, ...] = ()
-    # Residual blocks deepening the global cost volume's features (FlowPyramid.match_blocks).
-    motion_match_blocks: int = 0
-    # Residual blocks deepening the warped cost volumes' features (FlowPyramid.refine_match_blocks).
-    motion_refine_match_blocks: int = 0
-    # Width of a second, untied block after each motion block at that block's scale (FlowPyramid.repeat_widths).
-    motion_repeat_widths: tuple[int, ...] = ()
     hypotheses: int = 4
     width: int = 32
     inner: int | tuple[int, ...] = 48  # one width for every refine block, or one per block (pruned)

@@ -2,6 +2,7 @@
 
 from edgevfi.ops.warp import (
     backward_warp,
+    flow_consensus,
     forward_splat,
     forward_splat_variant,
     forward_splat_with_weight,
@@ -19,6 +20,7 @@ from edgevfi.ops.warp import (
 
 __all__ = [
     "backward_warp",
+    "flow_consensus",
     "forward_splat",
     "forward_splat_variant",
     "forward_splat_with_weight",

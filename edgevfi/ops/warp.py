@@ -40,6 +40,7 @@ from torch import Tensor
 
 __all__ = [
     "backward_warp",
+    "flow_consensus",
     "forward_splat",
     "forward_splat_variant",
     "forward_splat_with_weight",
@@ -147,6 +148,29 @@ def backward_warp(img: Tensor, flow: Tensor) -> Tensor:
     if torch.compiler.is_exporting():
         return gather_backward_warp(img, flow)
     return grid_sample_warp(img, flow)
+
+
+def flow_consensus(f01: Tensor, f10: Tensor) -> tuple[Tensor, Tensor]:
+    """Each direction of a bidirectional flow averaged with the other direction's estimate of it.
+
+    Where frame 0's pixel p moves by ``f01[p]``, frame 1's flow at ``p + f01[p]`` should be its
+    negation; ``-backward_warp(f10, f01)`` reads that second estimate, and the two are averaged (both
+    directions alike). Two estimates of one motion whose errors are partly independent average to a
+    better one, as flipped-input averaging (motion TTA) does, at the cost of one warp per direction.
+    Where p is occluded in frame 1 the second estimate belongs to the occluder, which is why the
+    shipped models apply it once, after the pyramid's last block only (fusing the coarser blocks' flow
+    too, or weighting by forward-backward agreement, measured no better: ``docs/quality.md``).
+
+    Parameters
+    ----------
+    f01, f10 : (B, 2, H, W) displacements in pixels of their (shared) grid, ``f01`` on frame 0's
+        pixels, ``f10`` on frame 1's.
+
+    Returns
+    -------
+    The two averaged flows, same shapes.
+    """
+    return 0.5 * (f01 - backward_warp(f10, f01)), 0.5 * (f10 - backward_warp(f01, f10))
 
 
 def grid_sample_warp(img: Tensor, flow: Tensor) -> Tensor:

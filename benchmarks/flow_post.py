@@ -1,0 +1,189 @@
+"""Inference-only changes to the motion stage's output, side by side in ONE run (eager, same weights).
+
+The shipped models average the last pyramid block's two flow directions into one consensus
+(``motion_consensus``, :func:`edgevfi.ops.flow_consensus`). This scores that choice against no
+consensus and against the alternatives it was chosen over, each on ``--data`` through the eager tiled
+Runner with the motion-adaptive canvas (both motion passes get the variant):
+
+    python scripts/traindev_triplets.py --out cache/traindev       # choose on training footage …
+    python benchmarks/flow_post.py --data cache/traindev [--variants none,consensus,...] [--json out/flow_post.json]
+    python benchmarks/flow_post.py --data cache/holdout --variants none,consensus   # … then measure
+
+Variants: ``none`` (the pyramid's flow as it comes), ``consensus`` (shipped), ``consensus-x2`` (applied
+twice), ``consensus-weighted-S`` (each direction moved towards the other's estimate by
+0.5·exp(−d²/S²), d the two estimates' distance in canvas px), ``consensus-every-block`` (after every
+pyramid block, so the finer blocks start from it), ``last-block-again`` / ``quarter-block-again`` (the
+1/2- or 1/4-canvas block applied a second time to its own output, weights tied), ``guided-R`` (an
+image-guided filter of radius R cells on the flow, eps 0.01), ``median`` (3×3 median of the flow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from edgevfi import models
+from edgevfi.evaluate import evaluate
+from edgevfi.ops import backward_warp, flow_consensus
+from edgevfi.runtime import EagerBackend, Runner
+
+VARIANTS = (
+    "none",
+    "consensus",
+    "consensus-x2",
+    "consensus-weighted-1",
+    "consensus-weighted-3",
+    "consensus-weighted-6",
+    "consensus-every-block",
+    "last-block-again",
+    "quarter-block-again",
+    "guided-2",
+    "guided-4",
+    "median",
+)
+
+
+def box(x: Tensor, r: int) -> Tensor:
+    """Mean over a (2r+1)² window, edges replicated."""
+    return F.avg_pool2d(F.pad(x, (r, r, r, r), mode="replicate"), 2 * r + 1, 1)
+
+
+def guided_filter(p: Tensor, guide: Tensor, r: int, eps: float) -> Tensor:
+    """He et al.'s guided filter of ``p`` (any channels) with a one-channel ``guide``."""
+    mean_i, mean_p = box(guide, r), box(p, r)
+    a = (box(guide * p, r) - mean_i * mean_p) / (box(guide * guide, r) - mean_i * mean_i + eps)
+    b = mean_p - a * mean_i
+    return box(a, r) * guide + box(b, r)
+
+
+def median3(x: Tensor) -> Tensor:
+    u = F.pad(x, (1, 1, 1, 1), mode="replicate").unfold(2, 3, 1).unfold(3, 3, 1)
+    return u.reshape(*u.shape[:4], 9).median(-1).values
+
+
+def weighted_consensus(f01: Tensor, f10: Tensor, sigma: float) -> tuple[Tensor, Tensor]:
+    """:func:`flow_consensus` moved only where the two estimates agree within ~``sigma`` px."""
+    out = []
+    for a, b in ((f01, f10), (f10, f01)):
+        other = -backward_warp(b, a)
+        w = 0.5 * torch.exp(-((a - other) ** 2).sum(1, keepdim=True) / sigma**2)
+        out.append(a + w * (other - a))
+    return out[0], out[1]
+
+
+class ConsensusAfterBlock(nn.Module):
+    """A pyramid block whose updated flow is replaced by its two directions' consensus.
+
+    The block's input holds the current flow ÷ scale at channels 9–10 (both images and the warped
+    one before it), so the wrapper recovers the flow in the block's grid pixels from it.
+    """
+
+    def __init__(self, block: nn.Module, scale: int) -> None:
+        super().__init__()
+        self.block, self.scale = block, scale
+
+    def forward(self, x: Tensor, cost: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        delta, hidden = self.block(x) if cost is None else self.block(x, cost)
+        flow = x[:, 9:11] * self.scale
+        new = flow + delta
+        B = new.shape[0] // 2
+        return torch.cat(flow_consensus(new[:B], new[B:]), 0) - flow, hidden
+
+
+class PostMotion(EagerBackend):
+    """Eager backend applying a post-step to each motion pass's flow (in the last block's grid pixels)."""
+
+    def __init__(self, model: models.TwoStageModel, post) -> None:
+        super().__init__(model)
+        self.post = post
+
+    @torch.inference_mode()
+    def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
+        m0, m1 = super().motion(img0, img1)
+        if self.post is None:
+            return m0, m1
+        s = float(self.model.flow.scales[-1])  # canvas px per grid px of the flow
+        a, b = self.post(m0 / s, m1 / s, img0, img1)
+        return a * s, b * s
+
+
+def variant(model: models.TwoStageModel, name: str) -> PostMotion:
+    """The backend for variant ``name`` (``model`` has no consensus of its own; it may be changed)."""
+    flow = model.flow
+    if name == "none":
+        return PostMotion(model, None)
+    if name == "consensus":
+        return PostMotion(model, lambda a, b, *_: flow_consensus(a, b))
+    if name == "consensus-x2":
+        return PostMotion(model, lambda a, b, *_: flow_consensus(*flow_consensus(a, b)))
+    if name.startswith("consensus-weighted-"):
+        # S is in canvas px; the post-step sees grid px (the last block's scale per px).
+        sigma = float(name.rsplit("-", 1)[1]) / flow.scales[-1]
+        return PostMotion(model, lambda a, b, *_: weighted_consensus(a, b, sigma))
+    if name == "consensus-every-block":
+        for k, scale in enumerate(flow.scales):
+            flow.blocks[k] = ConsensusAfterBlock(flow.blocks[k], scale)
+        return PostMotion(model, None)
+    if name in ("last-block-again", "quarter-block-again"):
+        k = len(flow.blocks) - 1 if name == "last-block-again" else len(flow.blocks) - 2
+        flow.repeats[str(k)] = flow.blocks[k]  # FlowPyramid runs a repeat after block k on its output
+        return PostMotion(model, None)
+    if name.startswith("guided-"):
+        r = int(name.rsplit("-", 1)[1])
+
+        def guided(a: Tensor, b: Tensor, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
+            g0 = F.interpolate(img0.mean(1, keepdim=True), size=a.shape[-2:], mode="area")
+            g1 = F.interpolate(img1.mean(1, keepdim=True), size=b.shape[-2:], mode="area")
+            return guided_filter(a, g0, r, 0.01), guided_filter(b, g1, r, 0.01)
+
+        return PostMotion(model, guided)
+    if name == "median":
+        return PostMotion(model, lambda a, b, *_: (median3(a), median3(b)))
+    raise ValueError(f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=models.default_model_name())
+    p.add_argument("--data", default="cache/traindev")
+    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--json", type=Path)
+    args = p.parse_args()
+    names = args.variants.split(",")
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        sys.exit(f"benchmarks/flow_post.py: unknown variant {unknown[0]!r} (known: {', '.join(VARIANTS)})")
+    if not Path(args.data).exists():
+        sys.exit(f"benchmarks/flow_post.py: {args.data} not found")
+    torch.set_num_threads(2)
+    probe = models.create(args.model, pretrained=True)
+    if probe.hypotheses != 1 or not hasattr(probe, "flow"):
+        sys.exit(f"benchmarks/flow_post.py: {args.model} is not a one-hypothesis flow model")
+    print(f"{args.model} on {args.data} (eager tiled Runner, motion-adaptive canvas)\n")
+    print("| variant | PSNR (dB) | vs none | SSIM | s |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    rows, base = [], None
+    for name in names:
+        # A fresh model each time (some variants change its pyramid), without a consensus of its own.
+        model = models.create(args.model, pretrained=True, motion_consensus=False)
+        t0 = time.perf_counter()
+        res = evaluate(Runner(variant(model, name)), args.data, args.model)
+        seconds = time.perf_counter() - t0
+        base = res["mean_psnr"] if name == "none" else base
+        delta = f"{res['mean_psnr'] - base:+.3f}" if base is not None and name != "none" else "–"
+        print(f"| {name} | {res['mean_psnr']:.3f} | {delta} | {res['mean_ssim']:.4f} | {seconds:.0f} |", flush=True)
+        rows.append({"variant": name, "mean_psnr": res["mean_psnr"], "mean_ssim": res["mean_ssim"], "n": res["n"]})
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"model": args.model, "data": args.data, "rows": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
