@@ -34,6 +34,9 @@ from edgevfi.evaluate import evaluate
 from edgevfi.ops import backward_warp, flow_consensus
 from edgevfi.runtime import EagerBackend, Runner
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from warm_start import shipped_flow_model
+
 VARIANTS = (
     "none",
     "consensus",
@@ -160,13 +163,7 @@ def main() -> None:
     unknown = [n for n in names if n not in VARIANTS]
     if unknown:
         sys.exit(f"benchmarks/flow_post.py: unknown variant {unknown[0]!r} (known: {', '.join(VARIANTS)})")
-    if not Path(args.data).exists():
-        sys.exit(f"benchmarks/flow_post.py: {args.data} not found")
-    torch.set_num_threads(2)
-    probe = models.create(args.model, pretrained=True)
-    if probe.hypotheses != 1 or not hasattr(probe, "flow"):
-        sys.exit(f"benchmarks/flow_post.py: {args.model} is not a one-hypothesis flow model")
-    print(f"{args.model} on {args.data} (eager tiled Runner, motion-adaptive canvas)\n")
+    shipped_flow_model(args.model, args.data, "benchmarks/flow_post.py")
     print("| variant | PSNR (dB) | vs none | SSIM | s |")
     print("| --- | ---: | ---: | ---: | ---: |")
     rows, base = [], None

@@ -59,19 +59,26 @@ class WarmStartBackend(EagerBackend):
         return flow[:1], flow[1:]
 
 
+def shipped_flow_model(name: str, data: str, script: str) -> models.TwoStageModel:
+    """The shipped ``name`` for a benchmark of its flow on ``data`` (2 threads), after printing the run's
+    header; exits with one line if ``data`` is missing or ``name`` is not a one-hypothesis flow model."""
+    if not Path(data).exists():
+        sys.exit(f"{script}: {data} not found")
+    torch.set_num_threads(2)
+    model = models.create(name, pretrained=True)
+    if model.hypotheses != 1 or not hasattr(model, "flow"):
+        sys.exit(f"{script}: {name} is not a one-hypothesis flow model")
+    print(f"{name} on {data} (eager tiled Runner, motion-adaptive canvas)\n")
+    return model
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", default=models.default_model_name())
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent / "shared" / "data" / "val"))
     p.add_argument("--starts", default="0,1,2", help="pyramid block the fine pass starts at (0 = from scratch)")
     args = p.parse_args()
-    if not Path(args.data).exists():
-        sys.exit(f"benchmarks/warm_start.py: {args.data} not found")
-    torch.set_num_threads(2)
-    model = models.create(args.model, pretrained=True)
-    if model.hypotheses != 1 or not hasattr(model, "flow"):
-        sys.exit(f"benchmarks/warm_start.py: {args.model} is not a one-hypothesis flow model")
-    print(f"{args.model} on {args.data} (eager tiled Runner, motion-adaptive canvas)\n")
+    model = shipped_flow_model(args.model, args.data, "benchmarks/warm_start.py")
     print("| fine pass | PSNR (dB) | SSIM | s |")
     print("| --- | ---: | ---: | ---: |")
     for start in map(int, args.starts.split(",")):
