@@ -303,6 +303,10 @@ def test_motion_consensus_averages_the_last_blocks_two_directions():
     assert torch.equal(hidden_fused, hidden)
     m0, m1 = agreed.motion(a, b)
     assert torch.equal(torch.cat([m0, m1], 0), fused)
+    # Per-block flows (what stage-weighted distillation trains on) end with the same consensus flow.
+    with torch.no_grad():
+        assert torch.equal(agreed.flow.stage_flows(a, b)[-1], fused)
+        assert torch.equal(plain.flow.stage_flows(a, b)[-1], flow)
 
 
 def test_flow_pyramid_warm_start_from_a_blocks_own_flow_is_exact():

@@ -500,15 +500,12 @@ class FlowPyramid(nn.Module):
         ``start`` blocks: block ``start`` refines ``init`` instead of the coarser blocks' estimate.
         """
         flows, hidden = self._pyramid(img0, img1, init, start)
-        flow = flows[-1]
-        if self.consensus:
-            B = img0.shape[0]
-            flow = torch.cat(flow_consensus(flow[:B], flow[B:]), 0)
         # The last block works at 1/scale of the canvas: express displacements in canvas pixels.
-        return float(self.scales[-1]) * flow, hidden
+        return float(self.scales[-1]) * flows[-1], hidden
 
     def stage_flows(self, img0: Tensor, img1: Tensor) -> list[Tensor]:
-        """Every block's flow (both directions stacked, as ``forward``), each on its own grid, in canvas px.
+        """Every block's flow (both directions stacked, as ``forward``), each on its own grid, in canvas px;
+        the last one is ``forward``'s (with the consensus, if on).
 
         For diagnostics (``benchmarks/motion_oracle.py``): how much each block corrects.
         """
@@ -567,6 +564,9 @@ class FlowPyramid(nn.Module):
                 # see what they were trained on.
                 flow = flow + self._refine(self.repeats[str(k)], scale, a, b, flow, fs, sums)[0]
             flows.append(flow)
+        if self.consensus:
+            # After the last block only: the coarser blocks refine better from their own flow (docs/quality.md).
+            flows[-1] = torch.cat(flow_consensus(flows[-1][:B], flows[-1][B:]), 0)
         return flows, hidden
 
     def _refine(
