@@ -15,6 +15,12 @@ twice), ``consensus-weighted-S`` (each direction moved towards the other's estim
 pyramid block, so the finer blocks start from it), ``last-block-again`` / ``quarter-block-again`` (the
 1/2- or 1/4-canvas block applied a second time to its own output, weights tied), ``guided-R`` (an
 image-guided filter of radius R cells on the flow, eps 0.01), ``median`` (3×3 median of the flow).
+
+Two more use the motion-adaptive canvas's first pass, which the shipped Runner computes and then drops
+when it reruns the motion on a finer canvas: ``two-pass-blend-W`` (the fine pass's flow moved by a
+constant share W towards the coarse pass's, resampled to the fine grid) and ``two-pass-select-R``
+(per pixel, whichever of the two has the lower photometric + forward-backward error, both box-filtered
+over (2R+1)² cells). Pairs that get no second pass are unchanged by them.
 """
 
 from __future__ import annotations
@@ -50,6 +56,9 @@ VARIANTS = (
     "guided-2",
     "guided-4",
     "median",
+    "two-pass-blend-0.15",
+    "two-pass-blend-0.3",
+    "two-pass-select-4",
 )
 
 
@@ -117,7 +126,59 @@ class PostMotion(EagerBackend):
         return a * s, b * s
 
 
-def variant(model: models.TwoStageModel, name: str) -> PostMotion:
+def to_canvas(m: Tensor, src_hw: tuple[int, int], dst_hw: tuple[int, int], grid_hw: tuple[int, ...]) -> Tensor:
+    """Flow in ``src_hw`` canvas px, resampled to ``grid_hw`` and expressed in ``dst_hw`` canvas px."""
+    out = F.interpolate(m, size=tuple(grid_hw), mode="bilinear", align_corners=False)
+    return torch.cat([out[:, :1] * (dst_hw[1] / src_hw[1]), out[:, 1:2] * (dst_hw[0] / src_hw[0])], 1)
+
+
+def pair_error(img: Tensor, other: Tensor, flow: Tensor, back: Tensor, scale: float, r: int) -> Tensor:
+    """Box-filtered photometric + forward-backward error of ``flow`` (canvas px, on a grid ``scale`` px apart)."""
+    photo = (img - backward_warp(other, flow / scale)).abs().mean(1, keepdim=True)
+    fb = (flow + backward_warp(back, flow / scale)).abs().sum(1, keepdim=True) / scale
+    return box(photo + fb, r)
+
+
+class TwoPassMotion(EagerBackend):
+    """Eager backend that fuses the fine motion pass with the coarse pass the Runner ran before it.
+
+    The Runner calls ``motion`` on the first canvas, then ``refine_canvas``, then (when that names a
+    finer canvas) ``motion`` again: ``refine_canvas`` keeps the first pass for that second call.
+    """
+
+    def __init__(self, model: models.TwoStageModel, blend: float | None, select_radius: int | None) -> None:
+        super().__init__(model)
+        self.blend, self.select_radius = blend, select_radius
+        self.first: tuple[Tensor, Tensor, tuple[int, int]] | None = None
+
+    def refine_canvas(
+        self, frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: Tensor, m1: Tensor
+    ) -> tuple[int, int]:
+        fine = super().refine_canvas(frame_hw, canvas_hw, m0, m1)
+        self.first = (m0, m1, tuple(canvas_hw)) if fine != canvas_hw else None
+        return fine
+
+    @torch.inference_mode()
+    def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
+        m0, m1 = super().motion(img0, img1)
+        if self.first is None:
+            return m0, m1
+        c0, c1, first_hw = self.first
+        self.first = None
+        canvas, grid = tuple(img0.shape[-2:]), m0.shape[-2:]
+        c0, c1 = to_canvas(c0, first_hw, canvas, grid), to_canvas(c1, first_hw, canvas, grid)
+        if self.blend is not None:
+            return m0 + self.blend * (c0 - m0), m1 + self.blend * (c1 - m1)
+        scale, r = canvas[0] / grid[0], int(self.select_radius)
+        a, b = (F.interpolate(x, size=tuple(grid), mode="area") for x in (img0, img1))
+        out = []
+        for fine, coarse, fine_back, coarse_back, x, y in ((m0, c0, m1, c1, a, b), (m1, c1, m0, c0, b, a)):
+            coarse_wins = pair_error(x, y, coarse, coarse_back, scale, r) < pair_error(x, y, fine, fine_back, scale, r)
+            out.append(torch.where(coarse_wins, coarse, fine))
+        return out[0], out[1]
+
+
+def variant(model: models.TwoStageModel, name: str) -> EagerBackend:
     """The backend for variant ``name`` (``model`` has no consensus of its own; it may be changed)."""
     flow = model.flow
     if name == "none":
@@ -149,6 +210,12 @@ def variant(model: models.TwoStageModel, name: str) -> PostMotion:
         return PostMotion(model, guided)
     if name == "median":
         return PostMotion(model, lambda a, b, *_: (median3(a), median3(b)))
+    if name.startswith("two-pass-blend-"):
+        model.flow.consensus = True  # on top of the shipped setting
+        return TwoPassMotion(model, float(name.rsplit("-", 1)[1]), None)
+    if name.startswith("two-pass-select-"):
+        model.flow.consensus = True
+        return TwoPassMotion(model, None, int(name.rsplit("-", 1)[1]))
     raise ValueError(f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")
 
 

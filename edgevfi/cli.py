@@ -1085,6 +1085,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--route", metavar="FAST,ACCURATE", help="a routed bundle: two shipped models + the assessor (VFI-DPA)"
     )
     s.add_argument("--assessor", help="assessor .safetensors for --route (default: the shipped dpa-s)")
+    s.add_argument(
+        "--motion-consensus",
+        choices=("on", "off"),
+        default=None,
+        help="the flow consensus in the motion graphs (default: the model's, on for the shipped edge models; "
+        "off: the graphs without it, two warps fewer on the last motion block's grid)",
+    )
     s.set_defaults(func=cmd_export)
 
     s = sub.add_parser(

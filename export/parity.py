@@ -75,11 +75,25 @@ def source_model(bundle: Bundle, checkpoint: str | Path | None = None) -> TwoSta
         candidates.append(shipped)
     for path in candidates:
         if path.is_file() and (want is None or sha256_file(path) == want):
-            return load_checkpoint(path).eval()
+            return with_bundle_settings(load_checkpoint(path).eval(), bundle)
     short = f"sha256 {want[:12]}…" if want else "no sha256 recorded"
     if checkpoint is not None:
         raise BundleError(f"{checkpoint}: sha256 differs from the bundle's source checkpoint ({short})")
     raise BundleError(f"cannot find the bundle's source checkpoint ({short}); pass --checkpoint")
+
+
+#: Config fields that change a motion graph's values without changing its tensors: a bundle may be exported
+#: with another setting than its checkpoint holds (``edgevfi export --motion-consensus off``).
+GRAPH_SETTINGS = ("motion_consensus",)
+
+
+def with_bundle_settings(model: TwoStageModel, bundle: Bundle) -> TwoStageModel:
+    """``model`` under the settings of :data:`GRAPH_SETTINGS` the bundle's manifest records, when they differ."""
+    recorded = bundle.manifest["model"].get("config", {})
+    changes = {
+        k: recorded[k] for k in GRAPH_SETTINGS if k in recorded and recorded[k] != getattr(model.config, k, recorded[k])
+    }
+    return models.with_config(model, **changes) if changes else model
 
 
 def generated_triplets(seed: int = 0) -> list[dict[str, Any]]:

@@ -443,3 +443,30 @@ def test_mac_counts_see_the_cost_volumes_as_exported():
     # Per pixel and direction: the tap rows' products, and the two maps' channel means and variances.
     assert (flops[1] - flops[0]) // 2 == sum(2 * ((2 * r + 1) * 4 * r + 4) * ch * px for r, ch, px in volumes)
     assert pyramid.tap_sums
+
+
+def test_export_without_the_consensus_keeps_parity(tmp_path, capsys):
+    """``edgevfi export --motion-consensus off`` bakes the plain flow into the motion graphs of a model whose
+    checkpoint has the consensus on; the parity reference follows the manifest's setting, so the bundle
+    checks against the model it holds, not the checkpoint's default."""
+    model = tiny_model("apr-s", motion_consensus=True)
+    ckpt = save_checkpoint(model, tmp_path / "tiny.safetensors")
+    bundle = tmp_path / "plain"
+    args = ["--checkpoint", str(ckpt), "--backend", "onnx", "--canvas", "96x64", "--tile", "128"]
+    assert main(["export", *args, "--fine-canvases", "none", "--motion-consensus", "off", "--out", str(bundle)]) == 0
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert manifest["model"]["config"]["motion_consensus"] is False
+    from export.parity import source_model
+
+    loaded = load_bundle(bundle, "onnx")
+    assert not source_model(loaded, ckpt).config.motion_consensus
+    run = loaded.load_graph("onnx", "motion", threads=1)
+    a, b = moving_pair(64, 96, dx=4, dy=-2)
+    with torch.no_grad():
+        plain = torch.cat(models.with_config(model, motion_consensus=False).motion(a, b), 0)
+        agreed = torch.cat(model.motion(a, b), 0)
+    out = torch.cat(run([a, b]), 0)
+    assert (out - plain).abs().max() <= 1e-4 * max(1.0, float(plain.abs().max()))
+    assert (agreed - plain).abs().max() > 1e-2  # the two settings differ, so the check below can tell them apart
+    report = check(bundle, backend_names=["onnx"], checkpoint=ckpt, threads=1, log=lambda *_: None)
+    assert report["pass"]
