@@ -31,7 +31,7 @@ from edgevfi.runtime.backend import EagerBackend
 from export import backends
 from export.bundle import BundleBackend, BundleError, load_bundle, write_bundle
 from export.graphs import WARP_VARIANTS, build_graphs, with_warp
-from export.parity import check
+from export.parity import check, source_model
 
 CANVAS = (64, 96)
 FINE = (96, 160)  # a fine canvas: the motion-adaptive second pass's own motion graph
@@ -445,7 +445,7 @@ def test_mac_counts_see_the_cost_volumes_as_exported():
     assert pyramid.tap_sums
 
 
-def test_export_without_the_consensus_keeps_parity(tmp_path, capsys):
+def test_export_without_the_consensus_keeps_parity(tmp_path):
     """``edgevfi export --motion-consensus off`` bakes the plain flow into the motion graphs of a model whose
     checkpoint has the consensus on; the parity reference follows the manifest's setting, so the bundle
     checks against the model it holds, not the checkpoint's default."""
@@ -456,8 +456,6 @@ def test_export_without_the_consensus_keeps_parity(tmp_path, capsys):
     assert main(["export", *args, "--fine-canvases", "none", "--motion-consensus", "off", "--out", str(bundle)]) == 0
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["model"]["config"]["motion_consensus"] is False
-    from export.parity import source_model
-
     loaded = load_bundle(bundle, "onnx")
     assert not source_model(loaded, ckpt).config.motion_consensus
     run = loaded.load_graph("onnx", "motion", threads=1)
