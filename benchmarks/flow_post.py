@@ -37,11 +37,11 @@ from torch import Tensor, nn
 
 from edgevfi import models
 from edgevfi.evaluate import evaluate
-from edgevfi.ops import backward_warp, flow_consensus
+from edgevfi.ops import backward_warp, flow_consensus, resize_flow
 from edgevfi.runtime import EagerBackend, Runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from warm_start import shipped_flow_model
+from warm_start import FirstPassBackend, shipped_flow_model
 
 VARIANTS = (
     "none",
@@ -126,12 +126,6 @@ class PostMotion(EagerBackend):
         return a * s, b * s
 
 
-def to_canvas(m: Tensor, src_hw: tuple[int, int], dst_hw: tuple[int, int], grid_hw: tuple[int, ...]) -> Tensor:
-    """Flow in ``src_hw`` canvas px, resampled to ``grid_hw`` and expressed in ``dst_hw`` canvas px."""
-    out = F.interpolate(m, size=tuple(grid_hw), mode="bilinear", align_corners=False)
-    return torch.cat([out[:, :1] * (dst_hw[1] / src_hw[1]), out[:, 1:2] * (dst_hw[0] / src_hw[0])], 1)
-
-
 def pair_error(img: Tensor, other: Tensor, flow: Tensor, back: Tensor, scale: float, r: int) -> Tensor:
     """Box-filtered photometric + forward-backward error of ``flow`` (canvas px, on a grid ``scale`` px apart)."""
     photo = (img - backward_warp(other, flow / scale)).abs().mean(1, keepdim=True)
@@ -139,38 +133,26 @@ def pair_error(img: Tensor, other: Tensor, flow: Tensor, back: Tensor, scale: fl
     return box(photo + fb, r)
 
 
-class TwoPassMotion(EagerBackend):
-    """Eager backend that fuses the fine motion pass with the coarse pass the Runner ran before it.
-
-    The Runner calls ``motion`` on the first canvas, then ``refine_canvas``, then (when that names a
-    finer canvas) ``motion`` again: ``refine_canvas`` keeps the first pass for that second call.
-    """
+class TwoPassMotion(FirstPassBackend):
+    """Eager backend that fuses the fine motion pass with the coarse pass the Runner ran before it."""
 
     def __init__(self, model: models.TwoStageModel, blend: float | None, select_radius: int | None) -> None:
         super().__init__(model)
         self.blend, self.select_radius = blend, select_radius
-        self.first: tuple[Tensor, Tensor, tuple[int, int]] | None = None
-
-    def refine_canvas(
-        self, frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: Tensor, m1: Tensor
-    ) -> tuple[int, int]:
-        fine = super().refine_canvas(frame_hw, canvas_hw, m0, m1)
-        self.first = (m0, m1, tuple(canvas_hw)) if fine != canvas_hw else None
-        return fine
 
     @torch.inference_mode()
     def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
+        first = self.take_first_pass()
         m0, m1 = super().motion(img0, img1)
-        if self.first is None:
+        if first is None:
             return m0, m1
-        c0, c1, first_hw = self.first
-        self.first = None
-        canvas, grid = tuple(img0.shape[-2:]), m0.shape[-2:]
-        c0, c1 = to_canvas(c0, first_hw, canvas, grid), to_canvas(c1, first_hw, canvas, grid)
+        grid = tuple(m0.shape[-2:])
+        # The grids are the canvases halved, so resampling to the fine grid also rescales to fine canvas px.
+        c0, c1 = resize_flow(first[0], grid), resize_flow(first[1], grid)
         if self.blend is not None:
             return m0 + self.blend * (c0 - m0), m1 + self.blend * (c1 - m1)
-        scale, r = canvas[0] / grid[0], int(self.select_radius)
-        a, b = (F.interpolate(x, size=tuple(grid), mode="area") for x in (img0, img1))
+        scale, r = img0.shape[-2] / grid[0], int(self.select_radius)
+        a, b = (F.interpolate(x, size=grid, mode="area") for x in (img0, img1))
         out = []
         for fine, coarse, fine_back, coarse_back, x, y in ((m0, c0, m1, c1, a, b), (m1, c1, m0, c0, b, a)):
             coarse_wins = pair_error(x, y, coarse, coarse_back, scale, r) < pair_error(x, y, fine, fine_back, scale, r)

@@ -27,34 +27,47 @@ from edgevfi.evaluate import evaluate
 from edgevfi.runtime import EagerBackend, Runner
 
 
-class WarmStartBackend(EagerBackend):
-    """Eager backend whose fine motion pass refines the coarse pass's flow.
+class FirstPassBackend(EagerBackend):
+    """Eager backend that keeps the motion-adaptive canvas's first motion pass for the second one.
 
     The Runner runs ``motion`` on the coarse canvas, asks ``refine_canvas`` for a finer one and, if
-    it differs, runs ``motion`` again there: that second call starts the pyramid at block ``start``
-    from the coarse flow, rescaled per axis to the finer canvas.
+    it differs, runs ``motion`` again there: ``refine_canvas`` keeps the first pass, and the second
+    ``motion`` call takes it with :meth:`take_first_pass` (None on a pair without a second pass).
     """
 
-    def __init__(self, model: models.TwoStageModel, start: int) -> None:
+    def __init__(self, model: models.TwoStageModel) -> None:
         super().__init__(model)
-        self.start = start
-        self._coarse: tuple[tuple[int, int], Tensor] | None = None
+        self._first: tuple[Tensor, Tensor, tuple[int, int]] | None = None
 
     def refine_canvas(
         self, frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: Tensor, m1: Tensor
     ) -> tuple[int, int]:
         fine = super().refine_canvas(frame_hw, canvas_hw, m0, m1)
-        self._coarse = (canvas_hw, torch.cat([m0, m1], 0)) if fine != canvas_hw and self.start else None
+        self._first = (m0, m1, tuple(canvas_hw)) if fine != canvas_hw else None
         return fine
+
+    def take_first_pass(self) -> tuple[Tensor, Tensor, tuple[int, int]] | None:
+        """The first pass's two flows and its canvas, once, if the Runner is now running the second pass."""
+        first, self._first = self._first, None
+        return first
+
+
+class WarmStartBackend(FirstPassBackend):
+    """Eager backend whose fine motion pass refines the coarse pass's flow: the second ``motion`` call
+    starts the pyramid at block ``start`` from the coarse flow, rescaled per axis to the finer canvas."""
+
+    def __init__(self, model: models.TwoStageModel, start: int) -> None:
+        super().__init__(model)
+        self.start = start
 
     @torch.inference_mode()
     def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
-        if self._coarse is None:
+        first = self.take_first_pass()
+        if first is None or not self.start:
             return super().motion(img0, img1)
-        (ch, cw), coarse = self._coarse
-        self._coarse = None
+        m0, m1, (ch, cw) = first
         hw = img0.shape[-2:]
-        init = coarse * torch.tensor([hw[1] / cw, hw[0] / ch]).view(1, 2, 1, 1)
+        init = torch.cat([m0, m1], 0) * torch.tensor([hw[1] / cw, hw[0] / ch]).view(1, 2, 1, 1)
         flow, _ = self.model.flow(img0, img1, init, self.start)
         return flow[:1], flow[1:]
 
