@@ -20,7 +20,14 @@ Two more use the motion-adaptive canvas's first pass, which the shipped Runner c
 when it reruns the motion on a finer canvas: ``two-pass-blend-W`` (the fine pass's flow moved by a
 constant share W towards the coarse pass's, resampled to the fine grid) and ``two-pass-select-R``
 (per pixel, whichever of the two has the lower photometric + forward-backward error, both box-filtered
-over (2R+1)² cells). Pairs that get no second pass are unchanged by them.
+over (2R+1)² cells), and ``two-pass-reach-S`` (the coarse pass's flow, resampled, wherever it moves more
+than S × the pyramid's reach in fine-canvas px and the fine flow falls more than 4 px short of it, the
+region dilated and feathered by 2 cells: the fine pass cannot find motion beyond its reach, as a small
+fast object whose motion the pair's 99th percentile, which picks the canvas, does not see). Pairs that
+get no second pass are unchanged by them.
+
+    python scripts/traindev_triplets.py --min-motion 24 --clips 64 --out cache/fastmotion   # fast objects
+    python benchmarks/flow_post.py --data cache/fastmotion --variants consensus,two-pass-reach-0.5
 """
 
 from __future__ import annotations
@@ -59,6 +66,8 @@ VARIANTS = (
     "two-pass-blend-0.15",
     "two-pass-blend-0.3",
     "two-pass-select-4",
+    "two-pass-reach-0.5",
+    "two-pass-reach-0.75",
 )
 
 
@@ -136,9 +145,15 @@ def pair_error(img: Tensor, other: Tensor, flow: Tensor, back: Tensor, scale: fl
 class TwoPassMotion(FirstPassBackend):
     """Eager backend that fuses the fine motion pass with the coarse pass the Runner ran before it."""
 
-    def __init__(self, model: models.TwoStageModel, blend: float | None, select_radius: int | None) -> None:
+    def __init__(
+        self,
+        model: models.TwoStageModel,
+        blend: float | None,
+        select_radius: int | None,
+        reach_share: float | None = None,
+    ) -> None:
         super().__init__(model)
-        self.blend, self.select_radius = blend, select_radius
+        self.blend, self.select_radius, self.reach_share = blend, select_radius, reach_share
 
     @torch.inference_mode()
     def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
@@ -151,6 +166,9 @@ class TwoPassMotion(FirstPassBackend):
         c0, c1 = resize_flow(first[0], grid), resize_flow(first[1], grid)
         if self.blend is not None:
             return m0 + self.blend * (c0 - m0), m1 + self.blend * (c1 - m1)
+        if self.reach_share is not None:
+            limit = self.reach_share * self.model.motion_reach
+            return beyond_reach_fallback(m0, c0, limit), beyond_reach_fallback(m1, c1, limit)
         scale, r = img0.shape[-2] / grid[0], int(self.select_radius)
         a, b = (F.interpolate(x, size=grid, mode="area") for x in (img0, img1))
         out = []
@@ -158,6 +176,16 @@ class TwoPassMotion(FirstPassBackend):
             coarse_wins = pair_error(x, y, coarse, coarse_back, scale, r) < pair_error(x, y, fine, fine_back, scale, r)
             out.append(torch.where(coarse_wins, coarse, fine))
         return out[0], out[1]
+
+
+def beyond_reach_fallback(fine: Tensor, coarse: Tensor, limit: float, margin: float = 4.0, r: int = 2) -> Tensor:
+    """``fine`` where it can be trusted, ``coarse`` (resampled to fine canvas px) around pixels whose coarse
+    motion exceeds ``limit`` fine-canvas px and the fine flow falls short of it by more than ``margin``."""
+    cm, fm = coarse.norm(dim=1, keepdim=True), fine.norm(dim=1, keepdim=True)
+    short = ((cm > limit) & (cm - fm > margin)).to(fine.dtype)
+    mask = F.max_pool2d(short, 2 * r + 1, 1, r)
+    mask = box(mask, r)
+    return fine + mask * (coarse - fine)
 
 
 def variant(model: models.TwoStageModel, name: str) -> EagerBackend:
@@ -198,6 +226,9 @@ def variant(model: models.TwoStageModel, name: str) -> EagerBackend:
     if name.startswith("two-pass-select-"):
         model.flow.consensus = True
         return TwoPassMotion(model, None, int(name.rsplit("-", 1)[1]))
+    if name.startswith("two-pass-reach-"):
+        model.flow.consensus = True
+        return TwoPassMotion(model, None, None, float(name.rsplit("-", 1)[1]))
     raise ValueError(f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")
 
 
@@ -225,7 +256,15 @@ def main() -> None:
         base = res["mean_psnr"] if name == "none" else base
         delta = f"{res['mean_psnr'] - base:+.3f}" if base is not None and name != "none" else "–"
         print(f"| {name} | {res['mean_psnr']:.3f} | {delta} | {res['mean_ssim']:.4f} | {seconds:.0f} |", flush=True)
-        rows.append({"variant": name, "mean_psnr": res["mean_psnr"], "mean_ssim": res["mean_ssim"], "n": res["n"]})
+        rows.append(
+            {
+                "variant": name,
+                "mean_psnr": res["mean_psnr"],
+                "mean_ssim": res["mean_ssim"],
+                "n": res["n"],
+                "per_triplet": res["per_triplet"],
+            }
+        )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"model": args.model, "data": args.data, "rows": rows}, indent=2) + "\n")

