@@ -55,7 +55,8 @@ def window_frames(path: Path, indices: set[int]) -> dict[int, np.ndarray]:
 
 
 def draw_window(rng: random.Random, frames: int, cuts: list[int]) -> tuple[int, int] | None:
-    """A window start ``i`` and stride ``s`` (1–4) inside the clip, not across a scene cut (20 tries)."""
+    """A window start ``i`` and stride ``s`` (1–4) inside the clip, not across a scene cut; None when 20
+    draws all cross one (or the clip is too short for the stride)."""
     s = rng.choice([1, 2, 3, 4])
     if frames - 2 * s - 1 <= 0:
         return None
@@ -63,7 +64,7 @@ def draw_window(rng: random.Random, frames: int, cuts: list[int]) -> tuple[int, 
         i = rng.randrange(0, frames - 2 * s - 1)
         if not any(i < c <= i + 2 * s for c in cuts):
             return i, s
-    return i, s
+    return None
 
 
 def rife_motion():
@@ -93,10 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--min-motion", type=float, default=0.0, help="keep windows whose RIFE 99.9th-pct motion >= PX")
     p.add_argument("--tries", type=int, default=6, help="windows tried per clip with --min-motion (default 6)")
     args = p.parse_args(argv)
-    fast_motion = rife_motion() if args.min_motion > 0 else None
+    if args.tries < 1:
+        p.error(f"--tries must be >= 1, got {args.tries}")
     manifest = args.train / "manifest.csv"
     if not manifest.is_file():
         print(f"traindev_triplets: {manifest} not found", file=sys.stderr)
+        return 2
+    try:
+        fast_motion = rife_motion() if args.min_motion > 0 else None
+    except ImportError as e:
+        print(f"traindev_triplets: --min-motion measures motion with RIFE 4.25: {e}", file=sys.stderr)
         return 2
     rows = list(csv.DictReader(manifest.open()))
     rng = random.Random(args.seed)
