@@ -143,17 +143,15 @@ def pair_error(img: Tensor, other: Tensor, flow: Tensor, back: Tensor, scale: fl
 
 
 class TwoPassMotion(FirstPassBackend):
-    """Eager backend that fuses the fine motion pass with the coarse pass the Runner ran before it."""
+    """Eager backend that fuses the fine motion pass with the coarse pass the Runner ran before it.
 
-    def __init__(
-        self,
-        model: models.TwoStageModel,
-        blend: float | None,
-        select_radius: int | None,
-        reach_share: float | None = None,
-    ) -> None:
+    ``fuse(m0, m1, c0, c1, img0, img1)`` gets the fine pass's two flows, the coarse pass's resampled onto
+    the fine grid (fine canvas px) and the fine canvas's frames, and returns the two flows to use.
+    """
+
+    def __init__(self, model: models.TwoStageModel, fuse) -> None:
         super().__init__(model)
-        self.blend, self.select_radius, self.reach_share = blend, select_radius, reach_share
+        self.fuse = fuse
 
     @torch.inference_mode()
     def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
@@ -164,18 +162,41 @@ class TwoPassMotion(FirstPassBackend):
         grid = tuple(m0.shape[-2:])
         # The grids are the canvases halved, so resampling to the fine grid also rescales to fine canvas px.
         c0, c1 = resize_flow(first[0], grid), resize_flow(first[1], grid)
-        if self.blend is not None:
-            return m0 + self.blend * (c0 - m0), m1 + self.blend * (c1 - m1)
-        if self.reach_share is not None:
-            limit = self.reach_share * self.model.motion_reach
-            return beyond_reach_fallback(m0, c0, limit), beyond_reach_fallback(m1, c1, limit)
-        scale, r = img0.shape[-2] / grid[0], int(self.select_radius)
+        return self.fuse(m0, m1, c0, c1, img0, img1)
+
+
+def blend_passes(share: float):
+    """The fine flow moved by a constant ``share`` towards the coarse one."""
+
+    def fuse(m0: Tensor, m1: Tensor, c0: Tensor, c1: Tensor, *_) -> tuple[Tensor, Tensor]:
+        return m0 + share * (c0 - m0), m1 + share * (c1 - m1)
+
+    return fuse
+
+
+def select_passes(r: int):
+    """Per pixel the flow with the lower box-filtered photometric + forward-backward error."""
+
+    def fuse(m0: Tensor, m1: Tensor, c0: Tensor, c1: Tensor, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
+        grid = m0.shape[-2:]
+        scale = img0.shape[-2] / grid[0]
         a, b = (F.interpolate(x, size=grid, mode="area") for x in (img0, img1))
         out = []
         for fine, coarse, fine_back, coarse_back, x, y in ((m0, c0, m1, c1, a, b), (m1, c1, m0, c0, b, a)):
             coarse_wins = pair_error(x, y, coarse, coarse_back, scale, r) < pair_error(x, y, fine, fine_back, scale, r)
             out.append(torch.where(coarse_wins, coarse, fine))
         return out[0], out[1]
+
+    return fuse
+
+
+def reach_passes(limit: float):
+    """Each direction through :func:`beyond_reach_fallback` with ``limit`` fine-canvas px."""
+
+    def fuse(m0: Tensor, m1: Tensor, c0: Tensor, c1: Tensor, *_) -> tuple[Tensor, Tensor]:
+        return beyond_reach_fallback(m0, c0, limit), beyond_reach_fallback(m1, c1, limit)
+
+    return fuse
 
 
 def beyond_reach_fallback(fine: Tensor, coarse: Tensor, limit: float, margin: float = 4.0, r: int = 2) -> Tensor:
@@ -220,15 +241,15 @@ def variant(model: models.TwoStageModel, name: str) -> EagerBackend:
         return PostMotion(model, guided)
     if name == "median":
         return PostMotion(model, lambda a, b, *_: (median3(a), median3(b)))
-    if name.startswith("two-pass-blend-"):
+    if name.startswith("two-pass-"):
         model.flow.consensus = True  # on top of the shipped setting
-        return TwoPassMotion(model, float(name.rsplit("-", 1)[1]), None)
-    if name.startswith("two-pass-select-"):
-        model.flow.consensus = True
-        return TwoPassMotion(model, None, int(name.rsplit("-", 1)[1]))
-    if name.startswith("two-pass-reach-"):
-        model.flow.consensus = True
-        return TwoPassMotion(model, None, None, float(name.rsplit("-", 1)[1]))
+        kind, arg = name.removeprefix("two-pass-").rsplit("-", 1)
+        if kind == "blend":
+            return TwoPassMotion(model, blend_passes(float(arg)))
+        if kind == "select":
+            return TwoPassMotion(model, select_passes(int(arg)))
+        if kind == "reach":
+            return TwoPassMotion(model, reach_passes(float(arg) * model.motion_reach))
     raise ValueError(f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")
 
 

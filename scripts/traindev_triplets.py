@@ -67,6 +67,27 @@ def draw_window(rng: random.Random, frames: int, cuts: list[int]) -> tuple[int, 
     return None
 
 
+def clip_triplet(
+    rng: random.Random, path: Path, frames: int, cuts: list[int], tries: int, keep=None
+) -> tuple[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] | None:
+    """The first of up to ``tries`` random windows of a clip that decodes, is not nearly static (outer frames
+    ≥ 1 level apart on average) and passes ``keep(first, last)`` (None: any): ``((i, s), frames)``, or None."""
+    for _ in range(tries):
+        window = draw_window(rng, frames, cuts)
+        if window is None:
+            return None
+        i, s = window
+        got = window_frames(path, {i, i + s, i + 2 * s})
+        if len(got) < 3:
+            continue
+        a, b, c = got[i], got[i + s], got[i + 2 * s]
+        if np.abs(a.astype(int) - c.astype(int)).mean() < 1.0:
+            continue
+        if keep is None or keep(a, c):
+            return window, (a, b, c)
+    return None
+
+
 def rife_motion():
     """A function of two RGB frames (H, W, 3 uint8) → the 99.9th percentile of RIFE 4.25's flow magnitude."""
     import torch
@@ -112,24 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     written = 0
     for row in rows[: args.clips]:
         cuts = scene_cuts(row["scene_cuts"] or "")
-        for _ in range(args.tries if fast_motion else 1):
-            window = draw_window(rng, int(row["frames"]), cuts)
-            if window is None:
-                break
-            i, s = window
-            got = window_frames(args.train / row["file"], {i, i + s, i + 2 * s})
-            if len(got) < 3:
-                window = None
-                continue
-            a, b, c = got[i], got[i + s], got[i + 2 * s]
-            if np.abs(a.astype(int) - c.astype(int)).mean() < 1.0:
-                window = None
-                continue
-            if fast_motion is None or fast_motion(a, c) >= args.min_motion:
-                break
-            window = None
-        if window is None:
+        keep = None if fast_motion is None else lambda a, c: fast_motion(a, c) >= args.min_motion
+        found = clip_triplet(rng, args.train / row["file"], int(row["frames"]), cuts, args.tries if keep else 1, keep)
+        if found is None:
             continue
+        (i, s), (a, b, c) = found
         d = args.out / f"{Path(row['file']).stem[:40]}_f{i}_s{s}"
         d.mkdir(exist_ok=True)
         for name, x in (("im1", a), ("im2", b), ("im3", c)):

