@@ -48,7 +48,6 @@ from torch import Tensor, nn
 
 from edgevfi import models
 from edgevfi.evaluate import evaluate
-from edgevfi.models.base import adaptive_canvas
 from edgevfi.ops import backward_warp, flow_consensus, resize_flow
 from edgevfi.runtime import EagerBackend, Runner
 
@@ -76,6 +75,8 @@ VARIANTS = (
     "canvas-q-0.995",
     "canvas-q-0.999",
     "canvas-q-1.0",
+    "rewarp-1.0",
+    "rewarp-0.5",
 )
 
 
@@ -153,21 +154,35 @@ class QuantileCanvas(PostMotion):
     def refine_canvas(
         self, frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: Tensor, m1: Tensor
     ) -> tuple[int, int]:
-        c = self.model.config
-        if c.fine_canvas_side <= c.max_canvas_side:
-            return canvas_hw
-        return adaptive_canvas(
-            frame_hw,
-            canvas_hw,
-            m0,
-            m1,
-            self.displacement_channels,
-            self.motion_reach,
-            c.fine_canvas_side,
-            c.canvas_multiple,
-            quantile=self.quantile,
-            upscale=c.fine_canvas_upscale,
-        )
+        return self.model.refine_canvas(frame_hw, canvas_hw, m0, m1, quantile=self.quantile)
+
+
+class RewarpMotion(PostMotion):
+    """The shipped flow, then the whole pyramid again on each frame and the other one warped onto it.
+
+    The second pass sees only what the first got wrong, so its global cost volume (±reach around zero)
+    can correct errors over whole regions that the finer blocks' small windows cannot; its residual
+    ``r`` (scaled by ``share``) is composed with the first flow: ``F'(p) = r(p) + F(p + r(p))``.
+    """
+
+    def __init__(self, model: models.TwoStageModel, share: float) -> None:
+        super().__init__(model, None)
+        self.share = share
+
+    @torch.inference_mode()
+    def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
+        m0, m1 = self.model.motion(img0, img1)
+        s = float(self.model.flow.scales[-1])
+        size = img0.shape[-2:]
+        w1 = backward_warp(img1, F.interpolate(m0, size=size, mode="bilinear", align_corners=False))
+        w0 = backward_warp(img0, F.interpolate(m1, size=size, mode="bilinear", align_corners=False))
+        B = img0.shape[0]
+        r, _ = self.model.motion(torch.cat([img0, img1]), torch.cat([w1, w0]))
+        out = []
+        for m, rg in ((m0, r[:B]), (m1, r[B:])):
+            rg = self.share * rg / s
+            out.append((rg + backward_warp(m / s, rg)) * s)
+        return out[0], out[1]
 
 
 def pair_error(img: Tensor, other: Tensor, flow: Tensor, back: Tensor, scale: float, r: int) -> Tensor:
@@ -285,6 +300,9 @@ def variant(model: models.TwoStageModel, name: str) -> EagerBackend:
             return TwoPassMotion(model, select_passes(int(arg)))
         if kind == "reach":
             return TwoPassMotion(model, reach_passes(float(arg) * model.motion_reach))
+    if name.startswith("rewarp-"):
+        model.flow.consensus = True  # on top of the shipped setting, in both passes
+        return RewarpMotion(model, float(name.removeprefix("rewarp-")))
     if name.startswith("canvas-q-"):
         return QuantileCanvas(model, float(name.removeprefix("canvas-q-")))
     raise ValueError(f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")

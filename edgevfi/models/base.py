@@ -240,12 +240,13 @@ class TwoStageModel(nn.Module):
         return float(flow.radius * flow.scales[0]) if flow is not None else 0.0
 
     def refine_canvas(
-        self, frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: Tensor, m1: Tensor
+        self, frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: Tensor, m1: Tensor, quantile: float = 0.99
     ) -> tuple[int, int]:
         """The canvas to rerun motion on after a pass on ``canvas_hw`` (``canvas_hw`` itself: none).
 
         Off unless ``config.fine_canvas_side`` exceeds ``config.max_canvas_side``; see
-        :func:`adaptive_canvas` for the rule.
+        :func:`adaptive_canvas` for the rule and ``quantile`` (other values than the shipped 0.99 are
+        measured, not adopted: ``docs/quality.md``).
         """
         c = self.config
         if c.fine_canvas_side <= c.max_canvas_side or self.motion_reach <= 0:
@@ -259,6 +260,7 @@ class TwoStageModel(nn.Module):
             self.motion_reach,
             c.fine_canvas_side,
             c.canvas_multiple,
+            quantile=quantile,
             upscale=c.fine_canvas_upscale,
         )
 
