@@ -28,7 +28,9 @@ get no second pass are unchanged by them.
 
 ``canvas-q-Q`` keeps the shipped consensus and changes the rule that picks the second canvas instead: the
 ``Q`` quantile of the pair's displacement magnitudes (shipped: 0.99) must fit the reach there, so a small
-fast region (under 1 % of the pixels) that 0.99 does not see can keep the canvas smaller.
+fast region (under 1 % of the pixels) that 0.99 does not see can keep the canvas smaller. ``rewarp-S``
+runs the whole pyramid again on each frame and the other one warped onto it by the shipped flow, and
+composes S × that residual with the flow (2× the motion cost).
 
     python scripts/traindev_triplets.py --min-motion 24 --clips 64 --out cache/fastmotion   # fast objects
     python benchmarks/flow_post.py --data cache/fastmotion --variants consensus,two-pass-reach-0.5
