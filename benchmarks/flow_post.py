@@ -50,7 +50,7 @@ from torch import Tensor, nn
 
 from edgevfi import models
 from edgevfi.evaluate import evaluate
-from edgevfi.ops import backward_warp, flow_consensus, resize_flow
+from edgevfi.ops import backward_warp, flow_consensus, resize, resize_flow
 from edgevfi.runtime import EagerBackend, Runner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -159,7 +159,7 @@ class QuantileCanvas(PostMotion):
         return self.model.refine_canvas(frame_hw, canvas_hw, m0, m1, quantile=self.quantile)
 
 
-class RewarpMotion(PostMotion):
+class RewarpMotion(EagerBackend):
     """The shipped flow, then the whole pyramid again on each frame and the other one warped onto it.
 
     The second pass sees only what the first got wrong, so its global cost volume (±reach around zero)
@@ -168,18 +168,18 @@ class RewarpMotion(PostMotion):
     """
 
     def __init__(self, model: models.TwoStageModel, share: float) -> None:
-        super().__init__(model, None)
+        super().__init__(model)
         self.share = share
 
     @torch.inference_mode()
     def motion(self, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
-        m0, m1 = self.model.motion(img0, img1)
+        m0, m1 = super().motion(img0, img1)
         s = float(self.model.flow.scales[-1])
-        size = img0.shape[-2:]
-        w1 = backward_warp(img1, F.interpolate(m0, size=size, mode="bilinear", align_corners=False))
-        w0 = backward_warp(img0, F.interpolate(m1, size=size, mode="bilinear", align_corners=False))
+        size = tuple(img0.shape[-2:])
+        # The flow is in canvas px already, so it is resized onto the canvas without rescaling.
+        w1, w0 = backward_warp(img1, resize(m0, size)), backward_warp(img0, resize(m1, size))
         B = img0.shape[0]
-        r, _ = self.model.motion(torch.cat([img0, img1]), torch.cat([w1, w0]))
+        r, _ = super().motion(torch.cat([img0, img1]), torch.cat([w1, w0]))
         out = []
         for m, rg in ((m0, r[:B]), (m1, r[B:])):
             rg = self.share * rg / s

