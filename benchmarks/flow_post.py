@@ -146,11 +146,11 @@ class PostMotion(EagerBackend):
         return a * s, b * s
 
 
-class QuantileCanvas(PostMotion):
-    """The shipped consensus, with the motion-adaptive canvas picked at another displacement quantile."""
+class QuantileCanvas(EagerBackend):
+    """The model as it is, with the motion-adaptive canvas picked at another displacement quantile."""
 
     def __init__(self, model: models.TwoStageModel, quantile: float) -> None:
-        super().__init__(model, lambda a, b, *_: flow_consensus(a, b))
+        super().__init__(model)
         self.quantile = quantile
 
     def refine_canvas(
@@ -294,7 +294,7 @@ def variant(model: models.TwoStageModel, name: str) -> EagerBackend:
     if name == "median":
         return PostMotion(model, lambda a, b, *_: (median3(a), median3(b)))
     if name.startswith("two-pass-"):
-        model.flow.consensus = True  # on top of the shipped setting
+        model.flow.consensus = True  # the shipped setting, which the model here is built without
         kind, arg = name.removeprefix("two-pass-").rsplit("-", 1)
         if kind == "blend":
             return TwoPassMotion(model, blend_passes(float(arg)))
@@ -303,9 +303,10 @@ def variant(model: models.TwoStageModel, name: str) -> EagerBackend:
         if kind == "reach":
             return TwoPassMotion(model, reach_passes(float(arg) * model.motion_reach))
     if name.startswith("rewarp-"):
-        model.flow.consensus = True  # on top of the shipped setting, in both passes
+        model.flow.consensus = True  # the shipped setting, in both passes
         return RewarpMotion(model, float(name.removeprefix("rewarp-")))
     if name.startswith("canvas-q-"):
+        model.flow.consensus = True  # the shipped setting
         return QuantileCanvas(model, float(name.removeprefix("canvas-q-")))
     raise ValueError(f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")
 
