@@ -30,7 +30,11 @@ get no second pass are unchanged by them.
 ``Q`` quantile of the pair's displacement magnitudes (shipped: 0.99) must fit the reach there, so a small
 fast region (under 1 % of the pixels) that 0.99 does not see can keep the canvas smaller. ``rewarp-S``
 runs the whole pyramid again on each frame and the other one warped onto it by the shipped flow, and
-composes S × that residual with the flow (2× the motion cost).
+composes S × that residual with the flow (2× the motion cost). ``varref-grid`` / ``varref-canvas`` follow
+the consensus with OpenCV's variational refinement (``cv2.VariationalRefinement``, the last step of DIS
+flow: brightness and gradient constancy with a smoothness term, defaults) of each direction, on the
+flow's grid (frames area-downsampled to it) or on the canvas (flow upsampled, refined, area-downsampled
+back): a classical sub-pixel polish for the slow, finely textured regions where our flow is 0.5–1 px off.
 
     python scripts/traindev_triplets.py --min-motion 24 --clips 64 --out cache/fastmotion   # fast objects
     python benchmarks/flow_post.py --data cache/fastmotion --variants consensus,two-pass-reach-0.5
@@ -79,6 +83,8 @@ VARIANTS = (
     "canvas-q-1.0",
     "rewarp-1.0",
     "rewarp-0.5",
+    "varref-grid",
+    "varref-canvas",
 )
 
 
@@ -261,6 +267,41 @@ def beyond_reach_fallback(fine: Tensor, coarse: Tensor, limit: float, margin: fl
     return fine + mask * (coarse - fine)
 
 
+def variational_refine(flow: Tensor, img: Tensor, other: Tensor, alpha: float = 20.0) -> Tensor:
+    """OpenCV's variational refinement (DIS's last step) of ``flow`` (px of the images' grid), per sample."""
+    import cv2
+    import numpy as np
+
+    out = []
+    for f, a, b in zip(flow, img, other, strict=True):
+        ga = (a.mean(0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+        gb = (b.mean(0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+        vr = cv2.VariationalRefinement_create()
+        vr.setAlpha(alpha)
+        fl = np.ascontiguousarray(f.permute(1, 2, 0).numpy().astype(np.float32))
+        vr.calc(ga, gb, fl)
+        out.append(torch.from_numpy(fl).permute(2, 0, 1))
+    return torch.stack(out).to(flow)
+
+
+def varref(at_canvas: bool):
+    """The consensus, then :func:`variational_refine` of each direction on the flow's grid or the canvas."""
+
+    def post(a: Tensor, b: Tensor, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
+        a, b = flow_consensus(a, b)
+        grid = a.shape[-2:]
+        if at_canvas:
+            size = img0.shape[-2:]
+            k = size[0] / grid[0]
+            ra = variational_refine(resize(a, size) * k, img0, img1)
+            rb = variational_refine(resize(b, size) * k, img1, img0)
+            return F.interpolate(ra, size=grid, mode="area") / k, F.interpolate(rb, size=grid, mode="area") / k
+        g0, g1 = (F.interpolate(x, size=grid, mode="area") for x in (img0, img1))
+        return variational_refine(a, g0, g1), variational_refine(b, g1, g0)
+
+    return post
+
+
 def variant(model: models.TwoStageModel, name: str) -> EagerBackend:
     """The backend for variant ``name`` (``model`` has no consensus of its own; it may be changed)."""
     flow = model.flow
@@ -308,6 +349,8 @@ def variant(model: models.TwoStageModel, name: str) -> EagerBackend:
     if name.startswith("canvas-q-"):
         model.flow.consensus = True  # the shipped setting
         return QuantileCanvas(model, float(name.removeprefix("canvas-q-")))
+    if name.startswith("varref-"):
+        return PostMotion(model, varref(name == "varref-canvas"))
     raise ValueError(f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")
 
 

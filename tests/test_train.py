@@ -427,3 +427,25 @@ def test_motion_transplant_brings_the_donors_motion_config(tmp_path):
         with_motion_stage(tiny_model("svmv-s"), wide)
     with pytest.raises(ValueError, match="no motion stage to replace"):
         with_motion_stage(models.create("blend"), path)
+
+
+def test_micro_batches_accumulate_the_whole_batchs_gradient(tmp_path):
+    """A batch backpropagated in chunks of micro_batch gives the batch's gradient, and the loss parts' means."""
+    cfg = replace(_config(tmp_path, 1, "apr-s"), batch=4, half_canvas_prob=0.0)
+    trainer = Trainer(cfg, dataset=MovingTextures())
+    batch = next(trainer.batches())
+    grads, parts = [], []
+    for micro in (0, 2, 1):
+        trainer.cfg = replace(cfg, micro_batch=micro)
+        trainer.model.zero_grad(set_to_none=True)
+        parts.append(trainer.accumulate_gradients(batch))
+        grads.append({n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None})
+    assert grads[0] and any(g.abs().max() > 0 for g in grads[0].values())
+    for other, other_parts in zip(grads[1:], parts[1:], strict=True):
+        assert set(other) == set(grads[0])
+        for n, g in grads[0].items():
+            assert torch.allclose(other[n], g, rtol=1e-4, atol=1e-6 * float(g.abs().max()) + 1e-12), n
+        for k, v in parts[0].items():
+            assert other_parts[k] == pytest.approx(v, rel=1e-5), k
+    with pytest.raises(ValueError, match="micro_batch"):
+        TrainConfig(micro_batch=-1)

@@ -48,6 +48,10 @@ class TrainConfig:
     out: str = "runs/apr-s"
     steps: int = 20000
     batch: int = 8
+    # Samples per forward/backward (0: the whole batch at once). A smaller value accumulates the
+    # gradients of batch / micro_batch chunks before each optimizer step: the larger batches (and
+    # the higher rates they allow) of a GPU run, on a CPU's memory and speed per sample.
+    micro_batch: int = 0
     crop: int = 256
     lr: float = 2e-4
     lr_min: float = 2e-5
@@ -125,6 +129,10 @@ class TrainConfig:
                 except ValueError:
                     raise ValueError(f"training setting {name}: {d[name]!r} is not a number") from None
         return cls(**d)
+
+    def __post_init__(self) -> None:
+        if self.batch < 1 or self.micro_batch < 0:
+            raise ValueError(f"batch must be >= 1 and micro_batch >= 0 (got {self.batch}, {self.micro_batch})")
 
     @property
     def motion_only(self) -> bool:
@@ -542,9 +550,8 @@ class Trainer:
                     break
                 for g in self.opt.param_groups:
                     g["lr"] = lr_at(self.step, cfg) * g.get("lr_scale", 1.0)
-                loss, parts = compute_loss(self.model, batch, cfg, self.gen, self.teacher)
                 self.opt.zero_grad(set_to_none=True)
-                loss.backward()
+                parts = self.accumulate_gradients(batch)
                 torch.nn.utils.clip_grad_norm_([p for g in self.opt.param_groups for p in g["params"]], 1.0)
                 self.opt.step()
                 self.step += 1
@@ -572,6 +579,24 @@ class Trainer:
         self.save()
         if self.step >= cfg.steps:
             self.save_final()
+        return parts
+
+    def accumulate_gradients(self, batch: dict[str, Tensor]) -> dict[str, float]:
+        """Backpropagate ``batch``'s loss in chunks of ``micro_batch`` samples; the loss parts' means.
+
+        Each chunk's loss is weighted by its share of the batch, so the summed gradients are those of
+        the batch's mean loss (up to the per-chunk draws of :func:`compute_loss`, such as the canvas).
+        """
+        B = batch["img0"].shape[0]
+        size = self.cfg.micro_batch if 0 < self.cfg.micro_batch < B else B
+        parts: dict[str, float] = {}
+        for start in range(0, B, size):
+            chunk = {k: v[start : start + size] for k, v in batch.items()}
+            share = chunk["img0"].shape[0] / B
+            loss, chunk_parts = compute_loss(self.model, chunk, self.cfg, self.gen, self.teacher)
+            (loss * share).backward()  # share 1.0 is exact: a whole batch trains as it always did
+            for k, v in chunk_parts.items():
+                parts[k] = parts.get(k, 0.0) + share * v
         return parts
 
     def save_final(self) -> Path:
