@@ -24,9 +24,8 @@ import tempfile
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
 
-from edgevfi.checkpoint import CheckpointError, load_checkpoint, read_metadata, save_checkpoint
+from edgevfi.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 
 def resolve(spec: str, tmp: Path) -> Path:
@@ -40,13 +39,6 @@ def resolve(spec: str, tmp: Path) -> Path:
         raise CheckpointError(f"{spec}: not found in git ({res.stderr.decode().strip().splitlines()[-1]})")
     out.write_bytes(res.stdout)
     return out
-
-
-def read_tensors(path: Path) -> dict[str, torch.Tensor]:
-    """The checkpoint's tensors (after checking it is an EdgeVFI safetensors checkpoint)."""
-    read_metadata(path)
-    with safe_open(str(path), framework="pt") as f:
-        return {k: f.get_tensor(k) for k in f.keys()}
 
 
 def average(states: list[dict[str, torch.Tensor]], weights: list[float], names: list[str]) -> dict[str, torch.Tensor]:
@@ -89,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
             raise CheckpointError(f"{args.out.parent}: no such folder")
         with tempfile.TemporaryDirectory() as td:
             paths = [resolve(s, Path(td)) for s in args.inputs]
-            states = [read_tensors(path) for path in paths]
+            states = [load_checkpoint(path).state_dict() for path in paths]
             model = load_checkpoint(resolve(args.config_from, Path(td)) if args.config_from else paths[-1])
             mean = average(states, weights, args.inputs)
             expected = model.state_dict()

@@ -40,7 +40,7 @@ def test_weighted_mean_of_two_checkpoints(tmp_path):
     assert [s["weight"] for s in sources] == [0.25, 0.75] and all(len(s["sha256"]) == 64 for s in sources)
 
 
-def test_mismatched_or_missing_inputs_are_one_line_errors(tmp_path, capsys):
+def test_mismatched_or_missing_inputs_are_one_line_errors(tmp_path):
     save_checkpoint(tiny_model("apr-s"), tmp_path / "apr.safetensors")
     save_checkpoint(tiny_model("svmv-s"), tmp_path / "svmv.safetensors")
     out = tmp_path / "mean.safetensors"
