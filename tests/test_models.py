@@ -276,6 +276,35 @@ def test_repeat_blocks_grow_a_pyramid_exactly(tmp_path):
     assert count_params(grown) > count_params(model)
 
 
+def test_fine_cost_volume_grows_the_last_block_exactly(tmp_path):
+    """motion_fine_radius hands the 1/2-canvas last block a full-canvas warped cost volume: the grown
+    model is the trained one until its input conv trains; once it has, only the last block's flow
+    changes, the exported graphs' cost-volume form gives the same flow as eager's, and a pyramid whose
+    last block is not at 1/2 of the canvas refuses it by name."""
+    from edgevfi.checkpoint import grow_checkpoint
+    from edgevfi.models.blocks import FlowPyramid, exported_cost_volumes
+
+    model = tiny_model("apr-s", motion_refine_radii=[2, 1])
+    path = save_checkpoint(model, tmp_path / "m.safetensors")
+    grown, new = grow_checkpoint(path, {"motion_fine_radius": 2})
+    assert new and all(k.startswith(("flow.fine_features.", "flow.blocks.2.fine_in.")) for k in new)
+    assert grown.flow.blocks[2].fine_in[0].weight.shape[1] == 25
+    assert count_params(grown) - count_params(model) < 7_000
+    a, b = moving_pair(64, 96)
+    with torch.no_grad():
+        assert torch.equal(grown.eval()(a, b), model(a, b))
+        torch.nn.init.normal_(grown.flow.blocks[2].fine_in[-1].weight, std=0.5)
+        stages, before = grown.flow.stage_flows(a, b), model.flow.stage_flows(a, b)
+        with exported_cost_volumes(grown):
+            exported_form = grown.flow(a, b)[0]
+        eager = grown.flow(a, b)[0]
+    assert torch.equal(stages[0], before[0]) and torch.equal(stages[1], before[1])
+    assert (stages[2] - before[2]).abs().max() > 1e-3
+    assert (exported_form - eager).abs().max() < 1e-3 * eager.abs().max()  # only the sums' order differs
+    with pytest.raises(ValueError, match="fine_radius"):
+        FlowPyramid((8, 8, 8, 8), feat=8, fine_radius=2)
+
+
 @pytest.mark.parametrize("widths", [(8, 0, 0), (0, 8), (0, -1, 0)])
 def test_repeat_widths_are_one_per_block_and_never_the_first(widths):
     from edgevfi.models.blocks import FlowPyramid

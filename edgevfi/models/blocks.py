@@ -149,7 +149,7 @@ class FlowBlock(nn.Module):
     ×4 upsampling (pixel shuffle) back to 1/scale. Returns a flow *update* and hidden features.
     """
 
-    def __init__(self, cin: int, width: int, depth: int, cost_channels: int = 0) -> None:
+    def __init__(self, cin: int, width: int, depth: int, cost_channels: int = 0, fine_channels: int = 0) -> None:
         super().__init__()
         self.down = nn.Sequential(conv(cin, width // 2, 3, 2), conv(width // 2, width, 3, 2))
         self.body = nn.Sequential(*(ResConv(width) for _ in range(depth)))
@@ -165,13 +165,32 @@ class FlowBlock(nn.Module):
             self.cost_in = nn.Conv2d(cost_channels, width // 2, 3, 2, 1)
             nn.init.zeros_(self.cost_in.weight)
             nn.init.zeros_(self.cost_in.bias)
+        # A cost volume at twice the block's resolution (the full canvas, for a 1/2-canvas block) enters
+        # the same way, through a 2×2 stride-2 squeeze to the block's grid first (a pixel unshuffle and
+        # a 1×1 conv in one, without the rank-6 view Core ML rejects). The last conv is zero-initialised
+        # as ``cost_in`` is, so the squeeze learns only once it does.
+        self.fine_in: nn.Sequential | None = None
+        if fine_channels:
+            self.fine_in = nn.Sequential(
+                nn.Conv2d(fine_channels, 16, 2, 2), nn.LeakyReLU(0.2), nn.Conv2d(16, width // 2, 3, 2, 1)
+            )
+            nn.init.zeros_(self.fine_in[-1].weight)
+            nn.init.zeros_(self.fine_in[-1].bias)
 
-    def forward(self, x: Tensor, cost: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        if self.cost_in is None or cost is None:
+    def forward(self, x: Tensor, cost: Tensor | None = None, fine: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        extra = []
+        if self.cost_in is not None and cost is not None:
+            extra.append(self.cost_in(cost))
+        if self.fine_in is not None and fine is not None:
+            extra.append(self.fine_in(fine))
+        if not extra:
             hidden = self.body(self.down(x))
         else:
             first_conv, first_act = self.down[0]
-            hidden = self.body(self.down[1](first_act(first_conv(x) + self.cost_in(cost))))
+            pre = first_conv(x)
+            for e in extra:
+                pre = pre + e
+            hidden = self.body(self.down[1](first_act(pre)))
         return F.pixel_shuffle(self.flow(hidden), 4), hidden
 
 
@@ -363,6 +382,8 @@ class MotionConfig:
     motion_repeat_widths: tuple[int, ...] = ()
     # Average each flow direction with the other's estimate of it after the last block (FlowPyramid.consensus).
     motion_consensus: bool = False
+    # Radius of a full-canvas warped cost volume handed to a 1/2-canvas last block (FlowPyramid.fine_radius); 0 = none.
+    motion_fine_radius: int = 0
 
 
 #: The one list that builds the pyramid (:meth:`FlowPyramid.from_config`) and that a transplanted
@@ -399,6 +420,12 @@ class FlowPyramid(nn.Module):
     volume around the refined flow. Its flow head starts at zero (a grown pyramid is unchanged until it
     trains), and the main block's hidden features stay the heads' input.
 
+    ``fine_radius`` hands a 1/2-canvas last block a warped cost volume at the full canvas: one 3×3 conv
+    from RGB, correlated ±radius canvas px around the upsampled flow. The 1/2-canvas features see
+    textures of a 2–4 px period (a knitted sweater moving 1–2 px) only aliased, and there our flow was
+    0.5–1 px off RIFE's over whole regions (docs/quality.md, fortieth session); the block's own
+    input conv sees the full canvas only through a resize.
+
     ``consensus`` averages each direction of the last block's flow with the other direction's estimate
     of it (:func:`edgevfi.ops.flow_consensus`), no parameters: both directions come from one noisy
     estimator, and their disagreement is partly noise (measured on footage no choice was made on:
@@ -416,6 +443,7 @@ class FlowPyramid(nn.Module):
         refine_match_blocks: int = 0,
         repeat_widths: tuple[int, ...] = (),
         consensus: bool = False,
+        fine_radius: int = 0,
     ) -> None:
         super().__init__()
         if not 1 <= len(widths) <= 4:
@@ -450,10 +478,19 @@ class FlowPyramid(nn.Module):
             }
         )
         cost_taps = {s: (2 * r + 1) ** 2 for s, r in self.refine_radii.items()}
+        self.fine_radius = int(fine_radius)
+        if self.fine_radius < 0 or (self.fine_radius and self.scales[-1] != 2):
+            raise ValueError(f"fine_radius {fine_radius}: a full-canvas cost volume needs a 1/2-canvas last block")
+        fine_taps = (2 * self.fine_radius + 1) ** 2 if self.fine_radius else 0
+        last = len(widths) - 1
         self.blocks = nn.ModuleList(
-            FlowBlock(6 + 3 + 2 + corr, w, depth) if k == 0 else FlowBlock(6 + 3 + 2, w, depth, cost_taps.get(s, 0))
+            FlowBlock(6 + 3 + 2 + corr, w, depth)
+            if k == 0
+            else FlowBlock(6 + 3 + 2, w, depth, cost_taps.get(s, 0), fine_taps if k == last else 0)
             for k, (w, s) in enumerate(zip(widths, self.scales, strict=True))
         )
+        # Full-canvas matching features: one conv, so the path costs ~0.5 GMAC on a 1280 canvas.
+        self.fine_features = conv(3, 8, 3, 1) if self.fine_radius else None
         repeat_widths = tuple(int(w) for w in repeat_widths) or (0,) * len(widths)
         if len(repeat_widths) != len(widths) or repeat_widths[0] or min(repeat_widths) < 0:
             raise ValueError(
@@ -481,6 +518,8 @@ class FlowPyramid(nn.Module):
         self.register_buffer("corr_weight", correlation_weight(feat), persistent=False)
         for s in self.refine_radii:
             self.register_buffer(f"refine_corr_weight{s}", correlation_weight(feature_channels[s]), persistent=False)
+        if self.fine_radius:
+            self.register_buffer("fine_corr_weight", correlation_weight(8), persistent=False)
         for s in self.scales:
             if s > 1:
                 self.register_buffer(f"down{s}", downsample_kernel(s, 3), persistent=False)
@@ -557,7 +596,10 @@ class FlowPyramid(nn.Module):
                     fs = features[scale]
                     if str(scale) in self.refine_match:
                         fs = self.refine_match[str(scale)](fs)
-                delta, hidden = self._refine(block, scale, a, b, flow, fs, sums)
+                fine = None
+                if self.fine_features is not None and k == len(self.blocks) - 1:
+                    fine = self._fine_cost(own, flow, sums)
+                delta, hidden = self._refine(block, scale, a, b, flow, fs, sums, fine)
             flow = flow + delta
             if str(k) in self.repeats:
                 # The main block's hidden features stay the heads' input, so a grown pyramid's heads
@@ -569,16 +611,33 @@ class FlowPyramid(nn.Module):
             flows[-1] = torch.cat(flow_consensus(flows[-1][:B], flows[-1][B:]), 0)
         return flows, hidden
 
+    def _fine_cost(self, own: Tensor, flow: Tensor, sums: bool) -> Tensor:
+        """The full-canvas warped cost volume for a 1/2-canvas block whose current flow is ``flow`` (its grid's px)."""
+        assert self.fine_features is not None
+        f = self.fine_features(own)
+        up = 2.0 * F.interpolate(flow, size=f.shape[-2:], mode="bilinear", align_corners=False)
+        other_f = backward_warp(swap_pair(f, own.shape[0] // 2), up)
+        return local_correlation(f, other_f, self.fine_radius, self.fine_corr_weight, sums)
+
     def _refine(
-        self, block: FlowBlock, scale: int, a: Tensor, b: Tensor, flow: Tensor, fs: Tensor | None, sums: bool
+        self,
+        block: FlowBlock,
+        scale: int,
+        a: Tensor,
+        b: Tensor,
+        flow: Tensor,
+        fs: Tensor | None,
+        sums: bool,
+        fine: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """One refinement block on the current grid: its flow update and hidden features.
 
-        ``fs``: both frames' matching features at this scale (None: the block takes no cost volume).
+        ``fs``: both frames' matching features at this scale (None: the block takes no cost volume);
+        ``fine``: the full-canvas cost volume (:meth:`_fine_cost`), for the last block only.
         """
         cost = None
         if fs is not None:
             other_f = backward_warp(swap_pair(fs, a.shape[0] // 2), flow)
             weight = getattr(self, f"refine_corr_weight{scale}")
             cost = local_correlation(fs, other_f, self.refine_radii[scale], weight, sums)
-        return block(torch.cat([a, b, backward_warp(b, flow), flow / scale], 1), cost)
+        return block(torch.cat([a, b, backward_warp(b, flow), flow / scale], 1), cost, fine)
