@@ -424,7 +424,9 @@ class FlowPyramid(nn.Module):
     from RGB, correlated ±radius canvas px around the upsampled flow. The 1/2-canvas features see
     textures of a 2–4 px period (a knitted sweater moving 1–2 px) only aliased, and there our flow was
     0.5–1 px off RIFE's over whole regions (docs/quality.md, fortieth session); the block's own
-    input conv sees the full canvas only through a resize.
+    input conv sees the full canvas only through a resize. Measured once (docs/training-log.md run 43):
+    grown into the trained pyramid and trained 2,200 CPU steps, the path was used but moved held-out
+    clips by +0.007 dB and the targeted pairs down, so no shipped model has one.
 
     ``consensus`` averages each direction of the last block's flow with the other direction's estimate
     of it (:func:`edgevfi.ops.flow_consensus`), no parameters: both directions come from one noisy
@@ -489,7 +491,7 @@ class FlowPyramid(nn.Module):
             else FlowBlock(6 + 3 + 2, w, depth, cost_taps.get(s, 0), fine_taps if k == last else 0)
             for k, (w, s) in enumerate(zip(widths, self.scales, strict=True))
         )
-        # Full-canvas matching features: one conv, so the path costs ~0.5 GMAC on a 1280 canvas.
+        # Full-canvas matching features: one conv, since they run on 4× the pixels of the 1/2-canvas ones.
         self.fine_features = conv(3, 8, 3, 1) if self.fine_radius else None
         repeat_widths = tuple(int(w) for w in repeat_widths) or (0,) * len(widths)
         if len(repeat_widths) != len(widths) or repeat_widths[0] or min(repeat_widths) < 0:
