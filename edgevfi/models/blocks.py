@@ -598,9 +598,8 @@ class FlowPyramid(nn.Module):
                     fs = features[scale]
                     if str(scale) in self.refine_match:
                         fs = self.refine_match[str(scale)](fs)
-                fine = None
-                if self.fine_features is not None and k == len(self.blocks) - 1:
-                    fine = self._fine_cost(own, flow, sums)
+                # Only the block built with a full-canvas input (the last) gets the volume.
+                fine = self._fine_cost(own, flow, sums) if block.fine_in is not None else None
                 delta, hidden = self._refine(block, scale, a, b, flow, fs, sums, fine)
             flow = flow + delta
             if str(k) in self.repeats:
@@ -618,8 +617,7 @@ class FlowPyramid(nn.Module):
         assert self.fine_features is not None
         f = self.fine_features(own)
         up = 2.0 * F.interpolate(flow, size=f.shape[-2:], mode="bilinear", align_corners=False)
-        other_f = backward_warp(swap_pair(f, own.shape[0] // 2), up)
-        return local_correlation(f, other_f, self.fine_radius, self.fine_corr_weight, sums)
+        return _warped_cost(f, up, self.fine_radius, self.fine_corr_weight, sums)
 
     def _refine(
         self,
@@ -639,7 +637,13 @@ class FlowPyramid(nn.Module):
         """
         cost = None
         if fs is not None:
-            other_f = backward_warp(swap_pair(fs, a.shape[0] // 2), flow)
             weight = getattr(self, f"refine_corr_weight{scale}")
-            cost = local_correlation(fs, other_f, self.refine_radii[scale], weight, sums)
+            cost = _warped_cost(fs, flow, self.refine_radii[scale], weight, sums)
         return block(torch.cat([a, b, backward_warp(b, flow), flow / scale], 1), cost, fine)
+
+
+def _warped_cost(f: Tensor, flow: Tensor, radius: int, weight: Tensor, sums: bool) -> Tensor:
+    """PWC-Net's warped cost volume: each frame's features ``f`` (both frames stacked) against its
+    partner's, backward-warped by ``flow`` (px of ``f``'s grid), ±``radius`` cells."""
+    other = backward_warp(swap_pair(f, f.shape[0] // 2), flow)
+    return local_correlation(f, other, radius, weight, sums)
