@@ -305,6 +305,57 @@ def test_fine_cost_volume_grows_the_last_block_exactly(tmp_path):
         FlowPyramid((8, 8, 8, 8), feat=8, fine_radius=2)
 
 
+def test_splat_aligner_grows_apr_exactly_and_undoes_a_known_misalignment(tmp_path):
+    """align_radius re-aligns APR's two splatted images: the grown model is the trained one while its
+    head's last conv is zero (and within rounding at its near-zero init); a known relative misalignment
+    e of two views of one image (view 0 at +t·e, view 1 at −(1−t)·e from it) is taken out when the head
+    says e; the exported graphs' correlation form gives what eager's does."""
+    import math
+
+    from edgevfi.checkpoint import grow_checkpoint
+    from edgevfi.models.blocks import exported_cost_volumes
+    from edgevfi.ops import backward_warp
+
+    model = tiny_model("apr-s")
+    path = save_checkpoint(model, tmp_path / "m.safetensors")
+    grown, new = grow_checkpoint(path, {"align_radius": 2})
+    grown.eval()
+    assert new and all(k.startswith("align.") for k in new)
+    assert count_params(grown) - count_params(model) < 7_000
+    a, b = moving_pair(64, 96)
+    with torch.no_grad():
+        assert (grown(a, b, 0.3) - model(a, b, 0.3)).abs().max() < 1e-2
+        grown.align.head[-1].weight.zero_()
+        assert torch.equal(grown(a, b, 0.3), model(a, b, 0.3))
+
+        t, e = 0.3, (0.7, -0.45)
+        R = grown.config.align_radius
+        grown.align.head[-1].bias.copy_(torch.tensor([R * math.atanh(v / R) for v in e]))
+        yy, xx = torch.meshgrid(torch.arange(48.0), torch.arange(64.0), indexing="ij")
+        img = torch.stack([torch.sin(xx / 6.3 + yy / 9.9), torch.cos(yy / 5.7), torch.sin((xx - yy) / 8.1)])
+        img = (0.5 + 0.4 * img).unsqueeze(0)
+        shift = torch.tensor(e).view(1, 2, 1, 1).expand(1, 2, 48, 64)
+        view0, view1 = backward_warp(img, -t * shift), backward_warp(img, (1 - t) * shift)
+        cov = torch.ones(1, 1, 48, 64)
+        out0, out1 = grown._realign(view0, view1, cov, cov, torch.full((1, 1, 1, 1), t))
+        inner = (slice(None), slice(None), slice(4, -4), slice(4, -4))
+        before = max((v - img)[inner].abs().mean() for v in (view0, view1))
+        after = max((v - img)[inner].abs().mean() for v in (out0, out1))
+        assert after < 0.2 * before, (before, after)
+        # ... and exactly as the reference warp moves them back (bilinear twice is all that is left).
+        assert (out0 - backward_warp(view0, t * shift))[inner].abs().max() < 1e-5
+        assert (out1 - backward_warp(view1, (t - 1) * shift))[inner].abs().max() < 1e-5
+
+        torch.nn.init.normal_(grown.align.head[-1].weight, std=0.05)
+        eager = grown(a, b, 0.3)
+        with exported_cost_volumes(grown):
+            exported_form = grown(a, b, 0.3)
+    assert (eager - model(a, b, 0.3)).abs().max() > 1e-3
+    assert (exported_form - eager).abs().max() < 1e-4
+    with pytest.raises(ValueError, match="align_radius"):
+        models.create("apr-s", align_radius=-1)
+
+
 @pytest.mark.parametrize("widths", [(8, 0, 0), (0, 8), (0, -1, 0)])
 def test_repeat_widths_are_one_per_block_and_never_the_first(widths):
     from edgevfi.models.blocks import FlowPyramid

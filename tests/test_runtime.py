@@ -58,6 +58,22 @@ def test_tiled_equals_full_frame_with_a_fourth_motion_block():
     assert psnr(tiled, full) >= 50.0
 
 
+def test_tiled_equals_full_frame_with_the_splat_aligner():
+    """The splat re-alignment (``align_radius``) reads a neighbourhood of the splatted images; the halo covers it."""
+    model = tiny_model("apr-s", align_radius=2)
+    a, b = moving_pair(150, 230, dx=7, dy=-4)
+    last = model.align.head[-1]
+    with torch.no_grad():
+        last.weight.zero_()
+        unaligned = model(a, b, 0.4)  # δ = 0: the images stay where they were splatted
+        torch.nn.init.normal_(last.weight, std=0.05)
+        torch.nn.init.normal_(last.bias, std=0.5)
+        full = model(a, b, 0.4)
+    assert psnr(full, unaligned) < 45.0  # it moves pixels
+    (tiled,) = Runner(EagerBackend(model), tile=128, overlap=32).interpolate(a, b, [0.4])
+    assert psnr(tiled, full) >= 50.0
+
+
 @settings(max_examples=6, deadline=None)
 @given(
     h=st.integers(17, 700),

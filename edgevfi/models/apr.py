@@ -37,11 +37,15 @@ from edgevfi.models.blocks import (
     QuarterDecoder,
     QuarterEncoder,
     RefineBlock,
+    SplatAligner,
     channel_norm,
     conv,
+    correlation_weight,
+    eager_tap_sums,
+    local_correlation,
     per_block,
 )
-from edgevfi.ops.warp import forward_splat_variant
+from edgevfi.ops.warp import forward_splat_variant, window_warp
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,18 @@ class APRConfig(ModelConfig, MotionConfig, SplattingConfig):
     warp_impl: str = "scatter"  # or "window" / "separable" (edgevfi.ops.warp.SPLAT_IMPLS)
     window_radius: int = 4
     separable_radius: int = 12
+    # Splat re-alignment (run 44; 0 = off): the two splatted images' relative misalignment δ, read from
+    # their ±1-px correlation at full resolution and bounded to ±align_radius px, is taken out before
+    # fusion (image 0 moved by t·δ, image 1 by −(1−t)·δ: where the flow consensus holds, a flow error e
+    # puts them at +t·e and −(1−t)·e from the true position). Why: the region-wide 0.5–1 px flow errors
+    # on finely textured pairs (fortieth session) blur what the synthesis fuses, and neither more motion
+    # training nor finer matching evidence in the motion stage (run 43) removed them.
+    align_radius: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.align_radius < 0:
+            raise ValueError(f"align_radius must be >= 0 (0: off), got {self.align_radius}")
 
 
 def to_patches(x: Tensor, cells: int) -> tuple[Tensor, tuple[int, int, int]]:
@@ -124,6 +140,9 @@ class APRVFI(TwoStageModel):
         self.refine = nn.ModuleList(RefineBlock(c.width, inner) for inner in per_block(c.inner, c.blocks))
         self.router = PatchRouter(3 + 4, c.router_width, c.blocks - 1, c.patch // 4)
         self.decode = QuarterDecoder(c.width, 4)
+        self.align = SplatAligner() if c.align_radius else None
+        if self.align is not None:
+            self.register_buffer("align_corr_weight", correlation_weight(8), persistent=False)
         #: route probabilities of the last forward (B, d, n_h, n_w); read by the router loss
         self.last_route_probs: Tensor | None = None
         #: warped images and their coverage of the last forward; read by the router labels
@@ -154,6 +173,9 @@ class APRVFI(TwoStageModel):
             coverage.append(cov.clamp(max=1.0))
         w0, w1 = warped
         i0, i1 = w0[:, :3], w1[:, :3]
+        if self.align is not None:
+            i0, i1 = self._realign(i0, i1, coverage[0], coverage[1], t.view(B, 1, 1, 1).to(i0.dtype))
+            w0, w1 = torch.cat([i0, w0[:, 3:]], 1), torch.cat([i1, w1[:, 3:]], 1)
         self.last_warped = (i0, i1, coverage[0], coverage[1])
         tfeat = self.time(t.view(B, 1, 1, 1))
         feat = self.encode(torch.cat([w0, w1, coverage[0], coverage[1]], 1), tfeat)
@@ -178,6 +200,18 @@ class APRVFI(TwoStageModel):
         y = self.decode(channel_norm(total))
         mask = torch.sigmoid(y[:, :1])
         return (mask * i0 + (1 - mask) * i1 + y[:, 1:]).clamp(0, 1)
+
+    def _realign(self, i0: Tensor, i1: Tensor, cov0: Tensor, cov1: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """Both splatted images moved onto each other (``align_radius``; see :class:`SplatAligner`)."""
+        assert self.align is not None
+        R = self.config.align_radius
+        B = i0.shape[0]
+        f = self.align.features(torch.cat([i0, i1], 0))
+        corr = local_correlation(f[:B], f[B:], 1, self.align_corr_weight, self.align.tap_sums and eager_tap_sums())
+        cues = torch.cat([corr, i0 - i1, cov0, cov1], 1)
+        raw = self.align.head(F.pixel_unshuffle(cues, SplatAligner.unshuffle))
+        delta = F.interpolate(R * torch.tanh(raw / R), size=i0.shape[-2:], mode="bilinear", align_corners=False)
+        return window_warp(i0, t * delta, R), window_warp(i1, (t - 1) * delta, R)
 
     def _route(self, i0: Tensor, i1: Tensor, d0: Tensor, d1: Tensor) -> Tensor | None:
         """Router logits (B, d, n_h, n_w), or ``None`` when every block runs everywhere."""

@@ -113,6 +113,32 @@ class QuarterDecoder(nn.Module):
         return self.full(F.leaky_relu(self.up2(self.mid_conv(self.up1(x))), 0.1))
 
 
+class SplatAligner(nn.Module):
+    """The learned layers of APR's splat re-alignment (``align_radius``; the model's own code does the
+    correlation, the bound and the warps, so that arithmetic stays float under INT8).
+
+    ``features``: full-resolution matching features of a splatted image; ``head``: from the two
+    images' ±1-px correlation, their difference and both coverages, pixel-unshuffled to 1/4
+    resolution, their relative misalignment δ (2 channels, px).
+
+    The last conv starts near zero, not at zero: the tents of :func:`~edgevfi.ops.warp.window_warp`
+    have no gradient at an exactly integer shift, so a zero δ would never move. With std 1e-4 its
+    first δ is ~1e-3 px, i.e. the untrained model plus a rounding-level change.
+    """
+
+    taps = 9  # the ±1-px correlation
+    unshuffle = 4
+
+    def __init__(self, features: int = 8, width: int = 16) -> None:
+        super().__init__()
+        self.tap_sums = True  # eager correlation form (as FlowPyramid's; exported_cost_volumes)
+        self.features = conv(3, features)
+        cin = (self.taps + 3 + 2) * self.unshuffle**2
+        self.head = nn.Sequential(conv(cin, width, 1), conv(width, width), nn.Conv2d(width, 2, 3, 1, 1))
+        nn.init.normal_(self.head[-1].weight, std=1e-4)
+        nn.init.zeros_(self.head[-1].bias)
+
+
 class ResConv(nn.Module):
     """``act(x + β·conv(x))`` with a learned per-channel β (RIFE 4.x): a residual path keeps deep
     estimators trainable from scratch (plain conv stacks starved the flow of gradient)."""
@@ -273,10 +299,10 @@ def eager_tap_sums() -> bool:
 
 @contextmanager
 def exported_cost_volumes(model: nn.Module) -> Iterator[None]:
-    """Within the block, every :class:`FlowPyramid` in ``model`` builds its cost volumes as exported
-    graphs do (:func:`local_correlation`'s exported form; same values): for MAC counts that match
-    the devices' graphs."""
-    pyramids = [m for m in model.modules() if isinstance(m, FlowPyramid)]
+    """Within the block, every :class:`FlowPyramid` and :class:`SplatAligner` in ``model`` builds its
+    cost volumes as exported graphs do (:func:`local_correlation`'s exported form; same values): for
+    MAC counts that match the devices' graphs."""
+    pyramids = [m for m in model.modules() if isinstance(m, (FlowPyramid, SplatAligner))]
     before = [p.tap_sums for p in pyramids]
     for p in pyramids:
         p.tap_sums = False
