@@ -39,7 +39,8 @@ _TINY_SHARED = {
     "inner": 8,
 }
 TINY = {
-    "apr": {**_TINY_SHARED, "router_width": 8},
+    # The shipped apr-s's splat re-alignment off too (as the other edge models): its tests ask.
+    "apr": {**_TINY_SHARED, "router_width": 8, "align_radius": 0},
     "svmv": {**_TINY_SHARED, "blocks": 1},
 }
 

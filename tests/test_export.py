@@ -44,11 +44,13 @@ def exported(tmp_path_factory) -> tuple[Path, Path, torch.nn.Module]:
     # With the finer motion blocks' warped cost volumes (as the shipped apr-s), made non-zero so every
     # backend really computes them.
     # A repeat block at 1/4 of the canvas too, its flow head non-zero (a grown one starts at zero).
-    model = tiny_model("apr-s", motion_refine_radii=(2, 1), motion_repeat_widths=(0, 8, 0))
+    # And the shipped apr-s's splat re-alignment, its head non-zero so the synth graph really moves pixels.
+    model = tiny_model("apr-s", motion_refine_radii=(2, 1), motion_repeat_widths=(0, 8, 0), align_radius=2)
     with torch.no_grad():
         for block in [*model.flow.blocks[1:], *model.flow.repeats.values()]:
             torch.nn.init.normal_(block.cost_in.weight, std=0.5)
         torch.nn.init.normal_(model.flow.repeats["1"].flow.weight, std=0.05)
+        torch.nn.init.normal_(model.align.head[-1].weight, std=0.05)
     ckpt = save_checkpoint(model, root / "tiny.safetensors")
     bundle = write_bundle(
         model,

@@ -58,14 +58,18 @@ EDGE_MOTION: dict[str, Any] = {
 # clips for apr-s; docs/quality.md "Motion-adaptive canvas"), up to twice a smaller frame's size (+0.27 dB on
 # val, +0.07 dB held-out, thirty-fourth session); a bundle's static fine canvases obey the same factor.
 EDGE_CANVAS: dict[str, Any] = {"fine_canvas_side": 1280, "fine_canvas_upscale": 2.0}
+# apr-s's synthesis re-aligns its two splatted images before fusing them (run 44, forty-fourth session:
+# +0.087 dB val, +0.012 held-out, +0.041 on training triplets; docs/quality.md "Splat re-alignment");
+# the other edge models were not trained with it.
+APR_S_SYNTHESIS: dict[str, Any] = {"align_radius": 2}
 
 # name -> (family, overrides, one-line description)
 REGISTRY: dict[str, tuple[str, dict[str, Any], str]] = {
     "blend": ("blend", {}, "time-weighted average of the two frames (floor baseline)"),
     "apr-s": (
         "apr",
-        {**EDGE_MOTION, **EDGE_CANVAS},
-        "APR-VFI, edge default: cost-volume flow + average splatting + routed refine blocks",
+        {**EDGE_MOTION, **EDGE_CANVAS, **APR_S_SYNTHESIS},
+        "APR-VFI, edge default: cost-volume flow + average splatting + splat re-alignment + routed refine blocks",
     ),
     "apr-m": (
         "apr",
