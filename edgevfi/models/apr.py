@@ -7,6 +7,9 @@ Synthesis stage (per tile, full resolution):
   with it) extracts features of each source crop;
 * image, context and displacement are forward-warped to time t by average splatting
   (``F_{0→t} = t·F_{0→1}``, ``F_{1→t} = (1−t)·F_{1→0}``); the splatted weight marks holes;
+* optionally (``align_radius``, the shipped ``apr-s``) the two splatted images are moved onto each
+  other by their relative misalignment, measured from their ±1-px correlation (:class:`SplatAligner`):
+  a flow error e leaves them t·e and (1−t)·e either side of the true position;
 * a head at 1/2 resolution feeds 5 refine blocks; the first always runs, the other four are gated
   per patch by the APR router (straight-through Gumbel in training, hard decisions at test);
 * the blocks' outputs are added and channel-normalised ("add & norm"), then decoded to a
@@ -142,7 +145,7 @@ class APRVFI(TwoStageModel):
         self.decode = QuarterDecoder(c.width, 4)
         self.align = SplatAligner() if c.align_radius else None
         if self.align is not None:
-            self.register_buffer("align_corr_weight", correlation_weight(8), persistent=False)
+            self.register_buffer("align_corr_weight", correlation_weight(self.align.feature_channels), persistent=False)
         #: route probabilities of the last forward (B, d, n_h, n_w); read by the router loss
         self.last_route_probs: Tensor | None = None
         #: warped images and their coverage of the last forward; read by the router labels

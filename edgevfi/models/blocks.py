@@ -132,6 +132,7 @@ class SplatAligner(nn.Module):
     def __init__(self, features: int = 8, width: int = 16) -> None:
         super().__init__()
         self.tap_sums = True  # eager correlation form (as FlowPyramid's; exported_cost_volumes)
+        self.feature_channels = features
         self.features = conv(3, features)
         cin = (self.taps + 3 + 2) * self.unshuffle**2
         self.head = nn.Sequential(conv(cin, width, 1), conv(width, width), nn.Conv2d(width, 2, 3, 1, 1))
@@ -302,14 +303,14 @@ def exported_cost_volumes(model: nn.Module) -> Iterator[None]:
     """Within the block, every :class:`FlowPyramid` and :class:`SplatAligner` in ``model`` builds its
     cost volumes as exported graphs do (:func:`local_correlation`'s exported form; same values): for
     MAC counts that match the devices' graphs."""
-    pyramids = [m for m in model.modules() if isinstance(m, (FlowPyramid, SplatAligner))]
-    before = [p.tap_sums for p in pyramids]
-    for p in pyramids:
+    owners = [m for m in model.modules() if isinstance(m, (FlowPyramid, SplatAligner))]
+    before = [p.tap_sums for p in owners]
+    for p in owners:
         p.tap_sums = False
     try:
         yield
     finally:
-        for p, state in zip(pyramids, before, strict=True):
+        for p, state in zip(owners, before, strict=True):
             p.tap_sums = state
 
 
