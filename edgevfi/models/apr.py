@@ -145,7 +145,9 @@ class APRVFI(TwoStageModel):
         self.decode = QuarterDecoder(c.width, 4)
         self.align = SplatAligner() if c.align_radius else None
         if self.align is not None:
-            self.register_buffer("align_corr_weight", correlation_weight(self.align.feature_channels), persistent=False)
+            self.register_buffer(
+                "align_corr_weight", correlation_weight(self.align.features[0].out_channels), persistent=False
+            )
         #: route probabilities of the last forward (B, d, n_h, n_w); read by the router loss
         self.last_route_probs: Tensor | None = None
         #: warped images and their coverage of the last forward; read by the router labels

@@ -132,7 +132,6 @@ class SplatAligner(nn.Module):
     def __init__(self, features: int = 8, width: int = 16) -> None:
         super().__init__()
         self.tap_sums = True  # eager correlation form (as FlowPyramid's; exported_cost_volumes)
-        self.feature_channels = features
         self.features = conv(3, features)
         cin = (self.taps + 3 + 2) * self.unshuffle**2
         self.head = nn.Sequential(conv(cin, width, 1), conv(width, width), nn.Conv2d(width, 2, 3, 1, 1))
@@ -548,7 +547,9 @@ class FlowPyramid(nn.Module):
         for s in self.refine_radii:
             self.register_buffer(f"refine_corr_weight{s}", correlation_weight(feature_channels[s]), persistent=False)
         if self.fine_radius:
-            self.register_buffer("fine_corr_weight", correlation_weight(8), persistent=False)
+            self.register_buffer(
+                "fine_corr_weight", correlation_weight(self.fine_features[0].out_channels), persistent=False
+            )
         for s in self.scales:
             if s > 1:
                 self.register_buffer(f"down{s}", downsample_kernel(s, 3), persistent=False)
