@@ -9,9 +9,10 @@ over blocks of 2R pixels (``edgevfi.models.blocks.block_matmul_correlation``), a
 profile of the 512 motion graph (``benchmarks/et_profile.py``) put only a fifth of its operator time
 in convolutions and the rest mostly in the per-tap slices, products and transposes. This lowers the
 three forms to each backend at the shapes of the shipped model's ±4 warped volumes (both directions
-stacked) and times them side by side, with the largest difference from eager PyTorch's tap sums.
+stacked) and of its splat re-alignment's ±1 correlation (one synthesis window), and times them side by
+side, with the largest difference from eager PyTorch's tap sums.
 
-    python benchmarks/cost_volume_export.py [--backends et,litert,onnx] [--threads 2] [--runs 5]
+    python benchmarks/cost_volume_export.py [--backends et,litert,onnx] [--threads 2] [--runs 5] [--only TEXT]
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ SHAPES = (
     ("1/2 of the 512 canvas", (2, 16, 144, 256), 4),
     ("1/4 of the 1280 canvas", (2, 32, 184, 320), 4),
     ("1/2 of the 1280 canvas", (2, 16, 368, 640), 4),
+    # apr-s's splat re-alignment (align_radius): the two splatted images' features, one 512 synthesis window.
+    ("splat re-alignment, 512 window", (1, 8, 512, 512), 1),
 )
 
 
@@ -134,6 +137,7 @@ def parse_op_args(doc: str) -> tuple[argparse.Namespace, list[str]]:
     ap.add_argument("--backends", default="et,litert,onnx")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--only", default="", help="only the rows whose label contains this text")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"{args.threads} threads, median of {args.runs} runs\n")
@@ -148,7 +152,7 @@ def main() -> None:
     )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     g = torch.Generator().manual_seed(0)
-    for label, shape, radius in SHAPES:
+    for label, shape, radius in (row for row in SHAPES if args.only in row[0]):
         f0, f1 = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
         with torch.no_grad():
             want = local_correlation(f0, f1, radius, channel_sums=True)

@@ -404,8 +404,9 @@ def test_cli_eval_runs_a_bundle(exported, tmp_path, capsys):
 
 def test_eager_cost_volumes_sum_taps_and_exported_graphs_take_a_matmul_per_tap_row():
     """Eager inference takes the tap sums; torch.export, which every backend starts from, sees one
-    batched matrix product per row of taps of each cost volume (no per-tap slices or convolutions:
-    hundreds of small memory-bound operators), with outputs equal to eager's."""
+    batched matrix product per row of taps of each cost volume of radius 2 or more (no per-tap slices
+    or convolutions: hundreds of small memory-bound operators), and a ±1 volume, whose blocks would be
+    2 pixels wide, tap by tap (one 1×1 convolution per tap); outputs equal to eager's."""
     torch.manual_seed(0)
     pyramid = FlowPyramid((8, 8, 8), radius=2, feat=8, refine_radii=(1, 2)).eval()
     g = torch.Generator().manual_seed(0)
@@ -414,11 +415,16 @@ def test_eager_cost_volumes_sum_taps_and_exported_graphs_take_a_matmul_per_tap_r
     program = torch.export.export(pyramid, pair, strict=False)
     calls = [node for node in program.graph.nodes if node.op == "call_function"]
     bmms = [n for n in calls if "bmm" in str(n.target)]
-    # Tap rows of the ±2 global volume and the ±1 and ±2 warped ones: 5 + 3 + 5; each product is a
-    # block of b = 2R pixels against its 2b-pixel window, for both directions (batch 2).
-    assert len(bmms) == 13
-    assert sorted({tuple(n.meta["val"].shape[1:]) for n in bmms}) == [(2, 4), (4, 8)]
-    assert not any("corr_weight" in str(a) for n in calls if "conv" in str(n.target) for a in n.args)
+    # Tap rows of the ±2 global volume and the ±2 warped one: 5 + 5; each product is a block of
+    # b = 2R pixels against its 2b-pixel window, for both directions (batch 2).
+    assert len(bmms) == 10
+    assert {tuple(n.meta["val"].shape[1:]) for n in bmms} == {(4, 8)}
+    # The ±1 warped volume: each tap's channel sum is a 1×1 convolution of f0 times a shifted slice of f1.
+    def is_tap_sum(node: torch.fx.Node) -> bool:
+        x = node.args[0]
+        return "mul" in str(x.target) and any("slice" in str(getattr(a, "target", "")) for a in x.args)
+
+    assert sum(is_tap_sum(n) for n in calls if "conv" in str(n.target)) == 9
     with torch.no_grad():
         eager, exported = pyramid(*pair)[0], program.module()(*pair)[0]
     # Flows of up to 16 px; the channel sums' order differs between the forms (and with the thread
@@ -429,9 +435,9 @@ def test_eager_cost_volumes_sum_taps_and_exported_graphs_take_a_matmul_per_tap_r
 
 def test_mac_counts_see_the_cost_volumes_as_exported():
     """Under ``exported_cost_volumes`` (how ``count_macs`` counts) the FLOP counter sees each cost
-    volume's block matrix products (per tap row, pixel and direction: 2b = 4R columns × channels) and
-    its 1×1 convolutions of channel statistics even though eager inference sums taps, and the eager
-    form is switched back on after it."""
+    volume's block matrix products (per tap row, pixel and direction: 2b = 4R columns × channels; a ±1
+    volume's per-tap 1×1 convolutions instead, one per tap) and its 1×1 convolutions of channel
+    statistics even though eager inference sums taps, and the eager form is switched back on after it."""
     pyramid = FlowPyramid((8, 8, 8), radius=2, feat=8, refine_radii=(1, 2)).eval()
     pair = (torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64))
     flops = []
@@ -442,8 +448,10 @@ def test_mac_counts_see_the_cost_volumes_as_exported():
         flops.append(counter.get_total_flops())
     # (radius, channels, pixels) of the 1/8 global volume and the 1/4 and 1/2 warped ones, both directions.
     volumes = ((2, 8, 8 * 8), (1, 8, 16 * 16), (2, 4, 32 * 32))
-    # Per pixel and direction: the tap rows' products, and the two maps' channel means and variances.
-    assert (flops[1] - flops[0]) // 2 == sum(2 * ((2 * r + 1) * 4 * r + 4) * ch * px for r, ch, px in volumes)
+    # Per pixel and direction: the tap rows' products (or the taps' sums), and the two maps' channel
+    # means and variances.
+    taps = {1: 9, 2: 5 * 8}
+    assert (flops[1] - flops[0]) // 2 == sum(2 * (taps[r] + 4) * ch * px for r, ch, px in volumes)
     assert pyramid.tap_sums
 
 
