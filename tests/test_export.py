@@ -419,6 +419,7 @@ def test_eager_cost_volumes_sum_taps_and_exported_graphs_take_a_matmul_per_tap_r
     # b = 2R pixels against its 2b-pixel window, for both directions (batch 2).
     assert len(bmms) == 10
     assert {tuple(n.meta["val"].shape[1:]) for n in bmms} == {(4, 8)}
+
     # The ±1 warped volume: each tap's channel sum is a 1×1 convolution of f0 times a shifted slice of f1.
     def is_tap_sum(node: torch.fx.Node) -> bool:
         x = node.args[0]
