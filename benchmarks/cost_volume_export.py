@@ -31,7 +31,12 @@ from torch import nn
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # benchmarks/export.py shadows `export`
 
-from edgevfi.models.blocks import channel_norm, correlation_weight, local_correlation  # noqa: E402
+from edgevfi.models.blocks import (  # noqa: E402
+    block_matmul_correlation,
+    channel_norm,
+    correlation_weight,
+    local_correlation,
+)
 from export import backends  # noqa: E402
 from export.graphs import GraphSpec  # noqa: E402
 
@@ -84,7 +89,8 @@ class PerTapConvVolume(nn.Module):
 
 
 class BlockMatmulVolume(nn.Module):
-    """Today's exported form: :func:`local_correlation` as torch.export sees it (a ``bmm`` per tap row)."""
+    """Today's exported form for radius ≥ 2 (:func:`local_correlation`, which takes the per-tap form at
+    radius 1): a ``bmm`` per tap row."""
 
     def __init__(self, radius: int, channels: int) -> None:
         super().__init__()
@@ -92,7 +98,9 @@ class BlockMatmulVolume(nn.Module):
         self.register_buffer("weight", correlation_weight(channels))
 
     def forward(self, f0: torch.Tensor, f1: torch.Tensor) -> torch.Tensor:
-        return local_correlation(f0, f1, self.radius, self.weight)
+        f0 = channel_norm(f0, ones=self.weight) / f0.shape[1] ** 0.5
+        f1 = channel_norm(f1, ones=self.weight) / f1.shape[1] ** 0.5
+        return block_matmul_correlation(f0, f1, self.radius)
 
 
 def lowered_run(
