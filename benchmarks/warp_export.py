@@ -15,7 +15,7 @@ Rewrites of the twenty-fourth and twenty-fifth sessions, each numerically the sa
 Each form is lowered at the shipped model's shapes, run on the same inputs and timed side by side
 (median of ``--runs`` after a warm-up), with its largest difference from today's eager form.
 
-    python benchmarks/warp_export.py [--backends et,litert,onnx] [--threads 2] [--runs 5]
+    python benchmarks/warp_export.py [--backends et,litert,onnx] [--threads 2] [--runs 5] [--only TEXT]
 """
 
 from __future__ import annotations
@@ -90,6 +90,8 @@ def main() -> None:
     )
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for label, inputs, before, now in cases(torch.Generator().manual_seed(0)):
+        if args.only not in label:
+            continue
         with torch.no_grad():
             want = now(*inputs)
         for name in names:

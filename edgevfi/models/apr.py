@@ -43,7 +43,6 @@ from edgevfi.models.blocks import (
     SplatAligner,
     channel_norm,
     conv,
-    correlation_weight,
     eager_tap_sums,
     local_correlation,
     per_block,
@@ -144,10 +143,6 @@ class APRVFI(TwoStageModel):
         self.router = PatchRouter(3 + 4, c.router_width, c.blocks - 1, c.patch // 4)
         self.decode = QuarterDecoder(c.width, 4)
         self.align = SplatAligner() if c.align_radius else None
-        if self.align is not None:
-            self.register_buffer(
-                "align_corr_weight", correlation_weight(self.align.features[0].out_channels), persistent=False
-            )
         #: route probabilities of the last forward (B, d, n_h, n_w); read by the router loss
         self.last_route_probs: Tensor | None = None
         #: warped images and their coverage of the last forward; read by the router labels
@@ -212,7 +207,7 @@ class APRVFI(TwoStageModel):
         R = self.config.align_radius
         B = i0.shape[0]
         f = self.align.features(torch.cat([i0, i1], 0))
-        corr = local_correlation(f[:B], f[B:], 1, self.align_corr_weight, self.align.tap_sums and eager_tap_sums())
+        corr = local_correlation(f[:B], f[B:], 1, self.align.corr_weight, self.align.tap_sums and eager_tap_sums())
         cues = torch.cat([corr, i0 - i1, cov0, cov1], 1)
         raw = self.align.head(F.pixel_unshuffle(cues, SplatAligner.unshuffle))
         delta = F.interpolate(R * torch.tanh(raw / R), size=i0.shape[-2:], mode="bilinear", align_corners=False)

@@ -133,6 +133,8 @@ class SplatAligner(nn.Module):
         super().__init__()
         self.tap_sums = True  # eager correlation form (as FlowPyramid's; exported_cost_volumes)
         self.features = conv(3, features)
+        # The constant ones of the correlation's channel sums (local_correlation), sized by the features.
+        self.register_buffer("corr_weight", correlation_weight(features), persistent=False)
         cin = (self.taps + 3 + 2) * self.unshuffle**2
         self.head = nn.Sequential(conv(cin, width, 1), conv(width, width), nn.Conv2d(width, 2, 3, 1, 1))
         nn.init.normal_(self.head[-1].weight, std=1e-4)
