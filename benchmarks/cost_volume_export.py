@@ -33,9 +33,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # bench
 
 from edgevfi.models.blocks import (  # noqa: E402
     block_matmul_correlation,
-    channel_norm,
     correlation_weight,
     local_correlation,
+    unit_features,
 )
 from export import backends  # noqa: E402
 from export.graphs import GraphSpec  # noqa: E402
@@ -64,8 +64,8 @@ class GroupedConvVolume(nn.Module):
 
     def forward(self, f0: torch.Tensor, f1: torch.Tensor) -> torch.Tensor:
         r, (H, W) = self.radius, f0.shape[-2:]
-        f0 = channel_norm(f0) / f0.shape[1] ** 0.5
-        padded = F.pad(channel_norm(f1) / f1.shape[1] ** 0.5, (r, r, r, r))
+        f0 = unit_features(f0)
+        padded = F.pad(unit_features(f1), (r, r, r, r))
         taps = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
         products = [f0 * padded[:, :, r + dy : r + dy + H, r + dx : r + dx + W] for dy, dx in taps]
         return F.conv2d(torch.cat(products, 1), self.weight, groups=len(taps))
@@ -81,8 +81,8 @@ class PerTapConvVolume(nn.Module):
 
     def forward(self, f0: torch.Tensor, f1: torch.Tensor) -> torch.Tensor:
         r, (H, W) = self.radius, f0.shape[-2:]
-        f0 = channel_norm(f0) / f0.shape[1] ** 0.5
-        padded = F.pad(channel_norm(f1) / f1.shape[1] ** 0.5, (r, r, r, r))
+        f0 = unit_features(f0)
+        padded = F.pad(unit_features(f1), (r, r, r, r))
         taps = [(dy, dx) for dy in range(-r, r + 1) for dx in range(-r, r + 1)]
         shifted = (padded[:, :, r + dy : r + dy + H, r + dx : r + dx + W] for dy, dx in taps)
         return torch.cat([F.conv2d(f0 * s, self.weight) for s in shifted], 1)
@@ -98,9 +98,7 @@ class BlockMatmulVolume(nn.Module):
         self.register_buffer("weight", correlation_weight(channels))
 
     def forward(self, f0: torch.Tensor, f1: torch.Tensor) -> torch.Tensor:
-        f0 = channel_norm(f0, ones=self.weight) / f0.shape[1] ** 0.5
-        f1 = channel_norm(f1, ones=self.weight) / f1.shape[1] ** 0.5
-        return block_matmul_correlation(f0, f1, self.radius)
+        return block_matmul_correlation(unit_features(f0, self.weight), unit_features(f1, self.weight), self.radius)
 
 
 def lowered_run(

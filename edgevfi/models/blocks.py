@@ -56,6 +56,13 @@ def channel_norm(x: Tensor, eps: float = 1e-5, ones: Tensor | None = None) -> Te
     return (x - mean) * torch.rsqrt(var + eps)
 
 
+def unit_features(f: Tensor, ones: Tensor | None = None) -> Tensor:
+    """Each pixel's feature vector at zero mean and unit norm, so a channel sum of two is their
+    correlation coefficient in [−1, 1] (post-activation features are mostly positive, so raw cosines
+    all sit near 1). ``ones``: as in :func:`channel_norm`."""
+    return channel_norm(f, ones=ones) / f.shape[1] ** 0.5
+
+
 def per_block(inner: int | tuple[int, ...], blocks: int) -> tuple[int, ...]:
     """Inner width of each refine block: one int for all, or one per block (a pruned model's widths)."""
     if isinstance(inner, int):
@@ -337,15 +344,10 @@ def local_correlation(
 
     Out-of-frame taps see zeros. (B, (2R+1)², H, W), taps in row-major (dy, dx) order.
     """
-    # Per-pixel zero mean, unit norm: a correlation coefficient in [−1, 1] with real contrast
-    # (post-activation features are mostly positive, so raw cosines all sit near 1).
     if channel_sums:
-        f0 = channel_norm(f0) / f0.shape[1] ** 0.5
-        f1 = channel_norm(f1) / f1.shape[1] ** 0.5
-        return _TapSumCorrelation.apply(f0, f1, radius)
+        return _TapSumCorrelation.apply(unit_features(f0), unit_features(f1), radius)
     weight = (correlation_weight(f0.shape[1]) if weight is None else weight).to(f0)
-    f0 = channel_norm(f0, ones=weight) / f0.shape[1] ** 0.5
-    f1 = channel_norm(f1, ones=weight) / f1.shape[1] ** 0.5
+    f0, f1 = unit_features(f0, weight), unit_features(f1, weight)
     if radius >= 2 and f0.shape[-1] % (2 * radius) == 0:
         return block_matmul_correlation(f0, f1, radius)
     H, W = f0.shape[-2:]
