@@ -35,6 +35,10 @@ the consensus with OpenCV's variational refinement (``cv2.VariationalRefinement`
 flow: brightness and gradient constancy with a smoothness term, defaults) of each direction, on the
 flow's grid (frames area-downsampled to it) or on the canvas (flow upsampled, refined, area-downsampled
 back): a classical sub-pixel polish for the slow, finely textured regions where our flow is 0.5–1 px off.
+``lk-canvas`` does the same with two guarded Lucas–Kanade steps on the canvas (:func:`lucas_kanade_refine`:
+RGB gradients, 7×7 windows, each step at most 0.5 px, kept where it lowers the windowed photometric error), and
+``lk-gated-T`` keeps its update only in proportion to the windows' texture (the structure tensor's smaller
+eigenvalue λ, weight λ / (λ + T): Shi and Tomasi's test of where such a step can be trusted).
 
     python scripts/traindev_triplets.py --min-motion 24 --clips 64 --out cache/fastmotion   # fast objects
     python benchmarks/flow_post.py --data cache/fastmotion --variants consensus,two-pass-reach-0.5
@@ -85,6 +89,9 @@ VARIANTS = (
     "rewarp-0.5",
     "varref-grid",
     "varref-canvas",
+    "lk-canvas",
+    "lk-gated-0.001",
+    "lk-gated-0.01",
 )
 
 
@@ -302,6 +309,56 @@ def varref(at_canvas: bool):
     return post
 
 
+def image_gradients(img: Tensor) -> tuple[Tensor, Tensor]:
+    """Central differences along x and y, edges replicated."""
+    gx = F.pad(img[..., :, 2:] - img[..., :, :-2], (1, 1, 0, 0), mode="replicate") * 0.5
+    gy = F.pad(img[..., 2:, :] - img[..., :-2, :], (0, 0, 1, 1), mode="replicate") * 0.5
+    return gx, gy
+
+
+def lucas_kanade_refine(
+    flow: Tensor, img0: Tensor, img1: Tensor, steps: int = 2, r: int = 3, tau: float = 0.0
+) -> Tensor:
+    """``flow`` (img0's grid, px, ``img0(p) ≈ img1(p + flow)``) after ``steps`` windowed Lucas–Kanade steps.
+
+    Each step solves the (2r+1)²-window least squares of the linearised brightness constancy (RGB,
+    gradients of the mean of img0 and the warped img1, Tikhonov 1e-3), at most 0.5 px per component.
+    The result is kept only where it lowers the window's photometric error; with ``tau`` > 0 it is
+    also weighted by λ / (λ + tau), λ the structure tensor's smaller eigenvalue (texture).
+    """
+    lam, start = 1e-3, flow
+    for _ in range(steps):
+        warped = backward_warp(img1, flow)
+        gx, gy = image_gradients(0.5 * (warped + img0))
+        dt = warped - img0
+        a11, a12, a22 = (box((u * v).sum(1, keepdim=True), r) for u, v in ((gx, gx), (gx, gy), (gy, gy)))
+        b1, b2 = (box((g * dt).sum(1, keepdim=True), r) for g in (gx, gy))
+        a11, a22 = a11 + lam, a22 + lam
+        det = a11 * a22 - a12 * a12
+        step = torch.cat([a12 * b2 - a22 * b1, a12 * b1 - a11 * b2], 1) / det
+        flow = flow + step.clamp(-0.5, 0.5)
+    if tau > 0:
+        smaller = 0.5 * (a11 + a22 - ((a11 - a22) ** 2 + 4 * a12 * a12).sqrt()) - lam
+        flow = start + (smaller / (smaller + tau)).clamp(0, 1) * (flow - start)
+    before = box(((backward_warp(img1, start) - img0) ** 2).sum(1, keepdim=True), r)
+    after = box(((backward_warp(img1, flow) - img0) ** 2).sum(1, keepdim=True), r)
+    return torch.where(after < before, flow, start)
+
+
+def lucas_kanade(tau: float):
+    """The consensus, then :func:`lucas_kanade_refine` of each direction on the canvas."""
+
+    def post(a: Tensor, b: Tensor, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
+        a, b = flow_consensus(a, b)
+        grid, size = a.shape[-2:], img0.shape[-2:]
+        k = size[0] / grid[0]
+        ra = lucas_kanade_refine(resize(a, size) * k, img0, img1, tau=tau)
+        rb = lucas_kanade_refine(resize(b, size) * k, img1, img0, tau=tau)
+        return F.interpolate(ra, size=grid, mode="area") / k, F.interpolate(rb, size=grid, mode="area") / k
+
+    return post
+
+
 def variant(model: models.TwoStageModel, name: str) -> EagerBackend:
     """The backend for variant ``name`` (``model`` has no consensus of its own; it may be changed)."""
     flow = model.flow
@@ -351,6 +408,10 @@ def variant(model: models.TwoStageModel, name: str) -> EagerBackend:
         return QuantileCanvas(model, float(name.removeprefix("canvas-q-")))
     if name.startswith("varref-"):
         return PostMotion(model, varref(name == "varref-canvas"))
+    if name == "lk-canvas":
+        return PostMotion(model, lucas_kanade(0.0))
+    if name.startswith("lk-gated-"):
+        return PostMotion(model, lucas_kanade(float(name.removeprefix("lk-gated-"))))
     raise ValueError(f"unknown variant {name!r} (known: {', '.join(VARIANTS)})")
 
 
