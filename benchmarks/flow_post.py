@@ -326,6 +326,8 @@ def lucas_kanade_refine(
     The result is kept only where it lowers the window's photometric error; with ``tau`` > 0 it is
     also weighted by λ / (λ + tau), λ the structure tensor's smaller eigenvalue (texture).
     """
+    if steps < 1:
+        raise ValueError(f"lucas_kanade_refine needs steps >= 1, got {steps}")
     lam, start = 1e-3, flow
     for _ in range(steps):
         warped = backward_warp(img1, flow)
