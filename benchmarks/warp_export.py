@@ -1,4 +1,5 @@
-"""Exported warping ops, the earlier form against today's, lowered to each backend: ONE run.
+"""Exported warping ops, two forms of each (earlier and today's, or today's and a candidate), lowered to
+each backend: ONE run.
 
 Rewrites of the twenty-fourth and twenty-fifth sessions, each numerically the same op:
 
@@ -11,6 +12,11 @@ Rewrites of the twenty-fourth and twenty-fifth sessions, each numerically the sa
   :func:`edgevfi.ops.warp._axis_splat_sum` (one batched matrix product over blocks of the axis);
   and that pass with the twenty-fourth session's block width (the one in [2R, 4R] that divides the
   axis) against today's 2R.
+
+* **the splat re-alignment's window warp** (:func:`edgevfi.ops.warp.window_warp`, 2R+1 rows of 2R+1
+  tap slices and products, R = 2) against a candidate, :func:`block_matmul_window_warp` (one batched
+  matrix product over blocks of each row, the rows stacked as channels): a row's first form is the
+  shipped one, its second the candidate (the forty-seventh session's question).
 
 Each form is lowered at the shipped model's shapes, run on the same inputs and timed side by side
 (median of ``--runs`` after a warm-up), with its largest difference from today's eager form.
@@ -31,7 +37,15 @@ from torch import Tensor, nn
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]  # benchmarks/export.py shadows `export`
 
-from edgevfi.ops.warp import _axis_splat_sum, _tents, gather_backward_warp, grid_sample_warp  # noqa: E402
+from edgevfi.ops.warp import (  # noqa: E402
+    _axis_splat_sum,
+    _replicate_pad,
+    _tents,
+    block_windows,
+    gather_backward_warp,
+    grid_sample_warp,
+    window_warp,
+)
 
 sys.path.append(str(HERE))
 from cost_volume_export import parse_op_args, time_forms  # noqa: E402
@@ -48,6 +62,40 @@ def shifted_axis_splat(values: Tensor, disp: Tensor, radius: int, dim: int) -> T
         term = (vp * tents[i]).narrow(dim, R - d, n)
         out = term if out is None else out + term
     return out
+
+
+def block_matmul_window_warp(img: Tensor, flow: Tensor, radius: int) -> Tensor:
+    """A candidate form of :func:`edgevfi.ops.warp.window_warp` (same values for ``|flow| ≤ radius``):
+    the 2R+1 rows of taps stacked as channels and each block of b = 2R output pixels of a row made
+    by ONE batched matrix product with its (2b × b) matrix ``T[s, o] = tent(flow_x[o] − (s − o − R))``,
+    as :func:`edgevfi.ops.warp._axis_splat_sum` does for splatting (which gathers by the output's
+    displacement here, not the source's); then the rows weighted by their y tents."""
+    R, b = radius, 2 * radius
+    B, C, H, W = img.shape
+    padded = _replicate_pad(img, R)
+    rows = torch.cat([padded[:, :, R + dy : R + dy + H, :] for dy in range(-R, R + 1)], 1)
+    blocks = -(-W // b)
+    windows = block_windows(F.pad(rows, (0, (blocks + 1) * b - W - 2 * R)), b, -1).flatten(0, 2)
+    fx = F.pad(flow[:, 0:1], (0, blocks * b - W)).reshape(B, 1, H, blocks, b).permute(0, 2, 3, 1, 4).flatten(0, 2)
+    source = torch.arange(2 * b, dtype=img.dtype).view(1, 2 * b, 1)
+    target = torch.arange(b, dtype=img.dtype).view(1, 1, b)
+    weights = F.relu(1.0 - (fx - (source - target - R)).abs())  # (B·H·blocks, 2b, b)
+    out = torch.bmm(windows, weights).reshape(B, H, blocks, (2 * R + 1) * C, b)
+    out = out.permute(0, 3, 1, 2, 4).reshape(B, (2 * R + 1) * C, H, blocks * b)[..., :W]
+    ty = _tents(flow[:, 1:2], R)
+    return sum(out[:, j * C : (j + 1) * C] * ty[j] for j in range(2 * R + 1))
+
+
+def two_pass_window_warp(img: Tensor, flow: Tensor, radius: int) -> Tensor:
+    """Candidate: the window warp as a y pass then an x pass (2·(2R+1) taps, not (2R+1)²), each tent read
+    at the pixel its pass writes: exact where the flow is constant over ±R px, close where it is smooth."""
+    R = radius
+    H, W = img.shape[-2:]
+    padded = _replicate_pad(img, R)
+    ty = _tents(F.pad(flow[:, 1:2], (R, R, 0, 0), mode="replicate"), R)
+    mid = sum(padded[:, :, R + dy : R + dy + H, :] * ty[j] for j, dy in enumerate(range(-R, R + 1)))
+    tx = _tents(flow[:, 0:1], R)
+    return sum(mid[:, :, :, R + dx : R + dx + W] * tx[i] for i, dx in enumerate(range(-R, R + 1)))
 
 
 class Op(nn.Module):
@@ -79,14 +127,23 @@ def cases(g: torch.Generator) -> list[tuple[str, tuple[Tensor, Tensor], Op, Op]]
     for dim, name in ((-1, "rows"), (-2, "columns")):
         label = f"splat pass ({name}), blocks of 28 → 2R = 24"
         out.append((label, (values, disp), Op(_axis_splat_sum, 12, dim, 28), Op(_axis_splat_sum, 12, dim)))
+    # apr-s's splat re-alignment: two window warps of a splatted image per synthesis window, |t·δ| ≤ 2.
+    # Today's per-tap form first, the candidate block matrix products second.
+    img = torch.rand(1, 3, 448, 448, generator=g)
+    shift = (torch.rand(1, 2, 448, 448, generator=g) * 2 - 1) * 2
+    label = "re-alignment window warp, 448 tile, R 2, 3 ch: per tap → block bmm (candidate)"
+    out.append((label, (img, shift), Op(window_warp, 2), Op(block_matmul_window_warp, 2)))
+    smooth = F.interpolate((torch.rand(1, 2, 112, 112, generator=g) * 2 - 1) * 2, size=(448, 448), mode="bilinear")
+    label = "re-alignment window warp, 448 tile, R 2, 3 ch: per tap → y then x pass (candidate)"
+    out.append((label, (img, smooth), Op(window_warp, 2), Op(two_pass_window_warp, 2)))
     return out
 
 
 def main() -> None:
     args, names = parse_op_args(__doc__)
     print(
-        "| backend | op | earlier form (ms) | today's form (ms) | speed-up "
-        "| max abs diff, either form vs today's eager |"
+        "| backend | op | first form (ms) | second form (ms) | speed-up "
+        "| max abs diff, either form vs the second's eager |"
     )
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for label, inputs, before, now in cases(torch.Generator().manual_seed(0)):

@@ -592,8 +592,12 @@ class _Source:
 
 def _display_matrix(frame: av.VideoFrame) -> list[int] | None:
     """The 3×3 display matrix (rotation + flips) attached to a decoded frame, as 9 int32, if any."""
-    for sd in frame.side_data:
-        if sd.type == av.sidedata.sidedata.Type.DISPLAYMATRIX:
+    kinds = av.sidedata.sidedata.Type
+    # PyAV 18.1.1 made the container a mapping that iterates its keys (Type); earlier releases
+    # iterated the SideData entries themselves.
+    for key in frame.side_data:
+        sd = frame.side_data[key] if isinstance(key, kinds) else key
+        if sd.type == kinds.DISPLAYMATRIX:
             raw = bytes(sd)
             if len(raw) >= 36:
                 return [int(v) for v in np.frombuffer(raw[:36], dtype="<i4")]
