@@ -17,6 +17,7 @@ from edgevfi.ops import (
     resize_flow,
     separable_splat_sum,
     separable_splat_with_weight,
+    separable_window_warp,
     splat_sum,
     splat_sum_variant,
     window_splat,
@@ -285,6 +286,37 @@ def test_window_ops_match_reference_at_window_edge(radius: int) -> None:
     flow = (torch.randint(0, 2, (1, 2, 6, 7), generator=g) * 2 - 1).float() * radius
     assert (backward_warp(img, flow) - window_warp(img, flow, radius)).abs().max() <= TOL
     assert (splat_sum(img, flow) - window_splat_sum(img, flow, radius)).abs().max() <= TOL
+
+
+@pytest.mark.parametrize("radius", [1, 2])
+def test_separable_window_warp_is_exact_where_vertical_flow_is_constant_along_rows(radius: int) -> None:
+    # Exact when flow_y is constant over ±R px along x (here: it varies with y only); flow_x may vary
+    # per pixel. Edges included (replicate borders, like backward_warp's clamp).
+    g = torch.Generator().manual_seed(200 + radius)
+    img = torch.rand(2, 3, 9, 11, generator=g)
+    fx = (torch.rand(2, 1, 9, 11, generator=g) * 2 - 1) * radius
+    fy = ((torch.rand(2, 1, 9, 1, generator=g) * 2 - 1) * radius).expand(2, 1, 9, 11)
+    flow = torch.cat([fx, fy], 1)
+    assert (separable_window_warp(img, flow, radius) - backward_warp(img, flow)).abs().max() <= TOL
+    # Where flow_y changes along x it reads each column's tent at its own pixel: close, not equal.
+    smooth = F.interpolate(torch.rand(1, 2, 3, 3, generator=g) * 2 - 1, size=(24, 24), mode="bilinear")
+    img = torch.rand(1, 3, 24, 24, generator=g)
+    diff = (separable_window_warp(img, smooth, 1) - window_warp(img, smooth, 1)).abs()
+    assert 0 < diff.max() < 0.2
+
+
+def test_separable_window_warp_exports_without_gather_scatter() -> None:
+    class Warp(torch.nn.Module):
+        def forward(self, img: Tensor, flow: Tensor) -> Tensor:
+            return separable_window_warp(img, flow, 2)
+
+    args = (torch.rand(1, 3, 6, 8), torch.rand(1, 2, 6, 8) * 4 - 2)
+    ep = torch.export.export(Warp(), args)
+    banned = ("index", "scatter", "gather", "grid_sampler", "roll", "replication_pad")
+    for graph in (ep.graph, ep.run_decompositions().graph):
+        targets = [str(n.target) for n in graph.nodes if n.op == "call_function"]
+        assert targets and not [t for t in targets if any(b in t for b in banned)]
+    assert torch.allclose(ep.module()(*args), separable_window_warp(*args, 2))
 
 
 def test_window_splat_does_not_clamp_flow_beyond_radius() -> None:

@@ -47,7 +47,7 @@ from edgevfi.models.blocks import (
     local_correlation,
     per_block,
 )
-from edgevfi.ops.warp import forward_splat_variant, window_warp
+from edgevfi.ops.warp import forward_splat_variant, separable_window_warp
 
 
 @dataclass(frozen=True)
@@ -211,7 +211,8 @@ class APRVFI(TwoStageModel):
         cues = torch.cat([corr, i0 - i1, cov0, cov1], 1)
         raw = self.align.head(F.pixel_unshuffle(cues, SplatAligner.unshuffle))
         delta = F.interpolate(R * torch.tanh(raw / R), size=i0.shape[-2:], mode="bilinear", align_corners=False)
-        return window_warp(i0, t * delta, R), window_warp(i1, (t - 1) * delta, R)
+        # Column then row pass: 1.5–2.8× faster than the 2-D window on the runtimes, same PSNR (its docstring).
+        return separable_window_warp(i0, t * delta, R), separable_window_warp(i1, (t - 1) * delta, R)
 
     def _route(self, i0: Tensor, i1: Tensor, d0: Tensor, d1: Tensor) -> Tensor | None:
         """Router logits (B, d, n_h, n_w), or ``None`` when every block runs everywhere."""
