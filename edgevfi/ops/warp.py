@@ -342,10 +342,10 @@ def separable_window_warp(img: Tensor, flow: Tensor, radius: int) -> Tensor:
     tent(flow_x[p] − dx)``: each tent is read at the pixel its pass writes, so the result equals
     :func:`window_warp` wherever the flow is constant over ±R px along x and differs by the change of
     ``flow_y`` across those pixels elsewhere. For the splat re-alignment's smooth, ±2-px field (its
-    head's output upsampled ×4) the difference moved no triplet by more than 0.003 dB (docs/latency.md),
-    and the re-alignment's two warps run 1.5–2.8× faster on the three runtimes
-    (``python benchmarks/warp_export.py --only re-alignment``). Same contract as :func:`window_warp`
-    otherwise (replicate borders, exact only for ``|flow| ≤ radius``, callers clamp).
+    head's output upsampled ×4) the difference moved no triplet by more than 0.003 dB, and one warp of a
+    448 window runs 2.0–2.6× faster on the three runtimes (``python benchmarks/warp_export.py --only
+    re-alignment``; docs/latency.md). Same contract as :func:`window_warp` otherwise (replicate
+    borders, exact only for ``|flow| ≤ radius``, callers clamp).
     """
     _check(img, flow)
     _check_radius(radius)
