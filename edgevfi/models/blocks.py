@@ -128,7 +128,8 @@ class SplatAligner(nn.Module):
     images' ±1-px correlation, their difference and both coverages, pixel-unshuffled to 1/4
     resolution, their relative misalignment δ (2 channels, px).
 
-    The last conv starts near zero, not at zero: the tents of :func:`~edgevfi.ops.warp.window_warp`
+    The last conv starts near zero, not at zero: the tents of its warps (run 44 trained through
+    :func:`~edgevfi.ops.warp.window_warp`, the model now runs :func:`~edgevfi.ops.warp.separable_window_warp`)
     have no gradient at an exactly integer shift, so a zero δ would never move. With std 1e-4 its
     first δ is ~1e-3 px, i.e. the untrained model plus a rounding-level change.
     """
