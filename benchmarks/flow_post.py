@@ -50,6 +50,7 @@ import argparse
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -291,6 +292,16 @@ def variational_refine(flow: Tensor, img: Tensor, other: Tensor, alpha: float = 
     return torch.stack(out).to(flow)
 
 
+def refine_on_canvas(refine, a: Tensor, b: Tensor, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
+    """``refine(flow, img, other)`` of both directions on the canvas: each flow (px of its grid) upsampled
+    to the canvas images' size, refined there, and area-downsampled back."""
+    grid, size = a.shape[-2:], img0.shape[-2:]
+    k = size[0] / grid[0]
+    ra = refine(resize(a, size) * k, img0, img1)
+    rb = refine(resize(b, size) * k, img1, img0)
+    return F.interpolate(ra, size=grid, mode="area") / k, F.interpolate(rb, size=grid, mode="area") / k
+
+
 def varref(at_canvas: bool):
     """The consensus, then :func:`variational_refine` of each direction on the flow's grid or the canvas."""
 
@@ -298,11 +309,7 @@ def varref(at_canvas: bool):
         a, b = flow_consensus(a, b)
         grid = a.shape[-2:]
         if at_canvas:
-            size = img0.shape[-2:]
-            k = size[0] / grid[0]
-            ra = variational_refine(resize(a, size) * k, img0, img1)
-            rb = variational_refine(resize(b, size) * k, img1, img0)
-            return F.interpolate(ra, size=grid, mode="area") / k, F.interpolate(rb, size=grid, mode="area") / k
+            return refine_on_canvas(variational_refine, a, b, img0, img1)
         g0, g1 = (F.interpolate(x, size=grid, mode="area") for x in (img0, img1))
         return variational_refine(a, g0, g1), variational_refine(b, g1, g0)
 
@@ -351,12 +358,8 @@ def lucas_kanade(tau: float):
     """The consensus, then :func:`lucas_kanade_refine` of each direction on the canvas."""
 
     def post(a: Tensor, b: Tensor, img0: Tensor, img1: Tensor) -> tuple[Tensor, Tensor]:
-        a, b = flow_consensus(a, b)
-        grid, size = a.shape[-2:], img0.shape[-2:]
-        k = size[0] / grid[0]
-        ra = lucas_kanade_refine(resize(a, size) * k, img0, img1, tau=tau)
-        rb = lucas_kanade_refine(resize(b, size) * k, img1, img0, tau=tau)
-        return F.interpolate(ra, size=grid, mode="area") / k, F.interpolate(rb, size=grid, mode="area") / k
+        refine = partial(lucas_kanade_refine, tau=tau)
+        return refine_on_canvas(refine, *flow_consensus(a, b), img0, img1)
 
     return post
 
