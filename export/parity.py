@@ -82,9 +82,10 @@ def source_model(bundle: Bundle, checkpoint: str | Path | None = None) -> TwoSta
     raise BundleError(f"cannot find the bundle's source checkpoint ({short}); pass --checkpoint")
 
 
-#: Config fields that change a motion graph's values without changing its tensors: a bundle may be exported
-#: with another setting than its checkpoint holds (``edgevfi export --motion-consensus off``).
-GRAPH_SETTINGS = ("motion_consensus",)
+#: Config fields that change a bundle's output without changing its tensors: a bundle may be exported with
+#: another setting than its checkpoint holds (``edgevfi export --motion-consensus off``, ``--halo 16``: the
+#: motion graphs' values, the tile plan).
+GRAPH_SETTINGS = ("motion_consensus", "halo")
 
 
 def with_bundle_settings(model: TwoStageModel, bundle: Bundle) -> TwoStageModel:

@@ -479,3 +479,29 @@ def test_export_without_the_consensus_keeps_parity(tmp_path):
     assert (agreed - plain).abs().max() > 1e-2  # the two settings differ, so the check below can tell them apart
     report = check(bundle, backend_names=["onnx"], checkpoint=ckpt, threads=1, log=lambda *_: None)
     assert report["pass"]
+
+
+def test_export_with_a_smaller_halo_tiles_by_it(tmp_path, capsys):
+    """``edgevfi export --halo 16`` records the halo in the manifest: the bundle's Runner tiles with it (fewer
+    windows than the checkpoint's 32 would take), and the parity reference follows it, so the check passes."""
+    model = tiny_model("apr-s")
+    assert model.config.halo == 32
+    ckpt = save_checkpoint(model, tmp_path / "tiny.safetensors")
+    args = ["--checkpoint", str(ckpt), "--backend", "onnx", "--canvas", "96x64", "--tile", "128", "--fine-canvases"]
+    for halo, message in ((20, "stride 56 must be a positive multiple of 32"), (-16, "must be >= 0")):
+        assert main(["export", *args, "none", "--halo", str(halo), "--out", str(tmp_path / "bad")]) == 2
+        err = capsys.readouterr().err.strip()
+        assert f"--halo {halo}" in err and message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "bad").exists()
+    bundle = tmp_path / "halo16"
+    assert main(["export", *args, "none", "--halo", "16", "--out", str(bundle)]) == 0
+    assert json.loads((bundle / "manifest.json").read_text())["halo"] == 16
+    loaded = load_bundle(bundle, "onnx")
+    runner = Runner(BundleBackend(loaded, "onnx", threads=1))
+    frame_hw = (200, 330)
+    assert runner.plan(frame_hw).halo == 16
+    halo32 = Runner(EagerBackend(model), tile=128)
+    assert len(runner.plan(frame_hw).windows()) < len(halo32.plan(frame_hw).windows())
+    assert source_model(loaded, ckpt).config.halo == 16
+    report = check(bundle, backend_names=["onnx"], checkpoint=ckpt, threads=1, log=lambda *_: None)
+    assert report["pass"]

@@ -38,6 +38,8 @@ class TilePlan:
         H, W = self.frame_hw
         if H < 1 or W < 1:
             raise ValueError(f"frame size must be positive, got {W}x{H}")
+        if self.halo < 0 or self.overlap < 0:
+            raise ValueError(f"halo and overlap must be >= 0, got {self.halo} and {self.overlap}")
         if self.tile % self.align:
             raise ValueError(f"tile {self.tile} is not a multiple of the model alignment {self.align}")
         if self.stride <= 0 or self.stride % self.align:
