@@ -112,7 +112,7 @@ def main() -> int:
         deltas = [r["psnr"][k] - r["psnr"][0] for r in rows]
         up, down = sum(d > 0.005 for d in deltas), sum(d < -0.005 for d in deltas)
         lowest = min((r["vs_first"][k] for r in rows), default=None) if k else None
-        summary.append({"halo": halo, "overlap": overlap, "mean_psnr": round(mean, 4), "up": up, "down": down})
+        summary.append({"halo": halo, "overlap": overlap, "mean_psnr": mean, "up": up, "down": down})
         print(
             f"| {halo} / {overlap} | {mean:.4f} | {mean - summary[0]['mean_psnr']:+.4f} | {up} / {down} |"
             f" {min(deltas):+.4f} | {'–' if lowest is None else f'{lowest:.1f}'} |"

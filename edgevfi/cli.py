@@ -640,7 +640,7 @@ def _with_halo(model, halo: int | None, tile: int):
     if halo is None or halo == model.config.halo:
         return model
     try:
-        TilePlan((1, 1), tile=tile, halo=halo, overlap=32, align=model.config.align)
+        TilePlan((1, 1), tile=tile, halo=halo, align=model.config.align)  # the bundles' default overlap
     except ValueError as e:
         raise CLIError(f"--halo {halo}: {e}") from None
     return models.with_config(model, halo=halo)
