@@ -87,10 +87,11 @@ def main() -> int:
         for item in TripletFolder(Path(args.data), args.limit):
             pair = runner.prepare(item["img0"], item["img1"])
             hw = (item["img0"].shape[-2], item["img0"].shape[-1])
+            # eager runs shrink the window of a small frame to fit it; bundles keep their static tile
+            frame_tile = runner.plan(hw).tile
             outs = []
             for halo, overlap in plans:
-                # eager runs shrink the window of a small frame to fit it; bundles keep their static tile
-                plan = make_plan(hw, runner.plan(hw).tile, halo, overlap, align)
+                plan = make_plan(hw, frame_tile, halo, overlap, align)
                 outs.append(quantize_8bit(blend_windows(plan, runner.window_tiles(pair, 0.5, plan))[0]))
             row = {
                 "path": str(Path(item["path"]).relative_to(args.data)),
