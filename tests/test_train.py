@@ -449,3 +449,32 @@ def test_micro_batches_accumulate_the_whole_batchs_gradient(tmp_path):
             assert other_parts[k] == pytest.approx(v, rel=1e-5), k
     with pytest.raises(ValueError, match="micro_batch"):
         TrainConfig(micro_batch=-1)
+
+
+def test_training_canvas_draws_half_enlarged_and_full_size_canvases():
+    """One draw picks the canvas; enlarged canvases span [1, up_canvas_scale] × the crop, and a run
+    without them draws exactly the random numbers earlier runs drew (same canvases, same stream)."""
+    from edgevfi.train.loop import training_canvas
+
+    def draws(cfg: TrainConfig, n: int = 400) -> tuple[list[tuple[int, int]], float]:
+        gen = torch.Generator().manual_seed(3)
+        canvases = [training_canvas((192, 256), cfg, 32, gen) for _ in range(n)]
+        return canvases, torch.rand((), generator=gen).item()
+
+    mixed, _ = draws(TrainConfig(half_canvas_prob=0.25, up_canvas_prob=0.25, up_canvas_scale=2.0))
+    half = sum(c == (96, 128) for c in mixed) / len(mixed)
+    full = sum(c == (192, 256) for c in mixed) / len(mixed)
+    larger = [c for c in mixed if c[1] > 256]
+    assert 0.18 < half < 0.32 and 0.4 < full < 0.6 and 0.15 < len(larger) / len(mixed) < 0.32
+    assert max(c[1] for c in larger) <= 512 and max(c[1] for c in larger) > 448  # up to 2×, rounded to 32
+    assert all(c[0] % 32 == 0 and c[1] % 32 == 0 for c in mixed)
+
+    # Without enlarged canvases: the earlier rule (half with its probability, else the crop) and one draw each.
+    plain, after = draws(TrainConfig(half_canvas_prob=0.25))
+    gen = torch.Generator().manual_seed(3)
+    earlier = [(96, 128) if torch.rand((), generator=gen).item() < 0.25 else (192, 256) for _ in range(400)]
+    assert plain == earlier and after == torch.rand((), generator=gen).item()
+
+    for bad in (dict(up_canvas_prob=-0.1), dict(half_canvas_prob=0.6, up_canvas_prob=0.5), dict(up_canvas_scale=0.5)):
+        with pytest.raises(ValueError, match="canvas"):
+            TrainConfig(**bad)

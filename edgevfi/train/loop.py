@@ -29,7 +29,7 @@ from torch import Tensor
 from edgevfi import models
 from edgevfi.checkpoint import save_checkpoint
 from edgevfi.io import atomic_output, sha256_file
-from edgevfi.models.base import TwoStageModel, default_canvas
+from edgevfi.models.base import TwoStageModel, default_canvas, scaled_canvas
 from edgevfi.models.blocks import MOTION_FIELDS
 from edgevfi.ops.tiles import resize_to
 from edgevfi.train import losses as L
@@ -79,6 +79,12 @@ class TrainConfig:
     # Probability that the motion canvas is the crop at half size: deployment downsizes large
     # frames before motion, so the synthesis stage must cope with coarser flow.
     half_canvas_prob: float = 0.5
+    # Probability that the motion canvas is the crop *enlarged* by a factor drawn from
+    # [1, up_canvas_scale]: since the thirty-fourth session the shipped Runner runs motion on a canvas up
+    # to twice a smaller frame, upsampled pixels whose matching the stage never trained on (only 1× and
+    # ½× crops). One draw picks half, enlarged or 1× (in that order), so 0 keeps earlier runs' data.
+    up_canvas_prob: float = 0.0
+    up_canvas_scale: float = 2.0
     # "all" trains the whole model end to end; "motion" trains only the motion stage (``flow.*``) on
     # its own terms (RIFE distillation + L_tv), without running the synthesis: measured on val, the
     # synthesis fed RIFE's flow is within 0.13 dB of RIFE while our own flow costs 2.7 dB
@@ -133,6 +139,14 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.batch < 1 or self.micro_batch < 0:
             raise ValueError(f"batch must be >= 1 and micro_batch >= 0 (got {self.batch}, {self.micro_batch})")
+        probs = (self.half_canvas_prob, self.up_canvas_prob)
+        if min(probs) < 0 or sum(probs) > 1:
+            raise ValueError(
+                f"half_canvas_prob {self.half_canvas_prob} and up_canvas_prob {self.up_canvas_prob} must be "
+                ">= 0 and sum to at most 1"
+            )
+        if self.up_canvas_scale < 1:
+            raise ValueError(f"up_canvas_scale must be >= 1, got {self.up_canvas_scale}")
 
     @property
     def motion_only(self) -> bool:
@@ -170,6 +184,19 @@ def _set_rng_state(s: dict[str, Any]) -> None:
     np.random.set_state(("MT19937", s["numpy"].numpy().astype(np.uint32), s["numpy_pos"], 0, 0.0))
 
 
+def training_canvas(crop_hw: tuple[int, int], cfg: TrainConfig, multiple: int, gen: torch.Generator) -> tuple[int, int]:
+    """The motion canvas of one batch: the crop at half size, enlarged, or as it is (one draw)."""
+    H, W = crop_hw
+    u = torch.rand((), generator=gen).item()
+    if u < cfg.half_canvas_prob:
+        return default_canvas((H, W), max(H, W) // 2, multiple)
+    if u < cfg.half_canvas_prob + cfg.up_canvas_prob:
+        # A second draw only on this branch: runs without enlarged canvases keep their random stream.
+        scale = 1 + (cfg.up_canvas_scale - 1) * torch.rand((), generator=gen).item()
+        return scaled_canvas((H, W), int(scale * max(H, W)), multiple)
+    return default_canvas((H, W), max(H, W), multiple)
+
+
 def compute_loss(
     model: TwoStageModel,
     batch: dict[str, Tensor],
@@ -180,9 +207,7 @@ def compute_loss(
     """One batch's loss: the seeds' terms for the model's family."""
     img0, img1, gt, t = batch["img0"], batch["img1"], batch["gt"], batch["t"]
     H, W = img0.shape[-2:]
-    canvas = default_canvas((H, W), max(H, W), model.config.canvas_multiple)
-    if torch.rand((), generator=gen).item() < cfg.half_canvas_prob:
-        canvas = default_canvas((H, W), max(H, W) // 2, model.config.canvas_multiple)
+    canvas = training_canvas((H, W), cfg, model.config.canvas_multiple, gen)
     family = model.config.family
     if cfg.motion_only:
         a, b = resize_to(img0, canvas), resize_to(img1, canvas)
