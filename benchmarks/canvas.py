@@ -97,6 +97,7 @@ def main() -> None:
             start, per = time.perf_counter(), []
             for f, m in zip(folders, motion, strict=True):
                 a, gt, b = (load_image(f / f"im{i}.png")[None] for i in (1, 2, 3))
+                frame_hw = (a.shape[-2], a.shape[-1])
                 pair = runner.prepare(a, b)
                 pred = quantize_8bit(runner.synthesize(pair, 0.5))
                 per.append(
@@ -106,9 +107,9 @@ def main() -> None:
                         "ssim": ssim(pred, gt),
                         "motion_px": m,
                         "bucket": motion_bucket(m),
-                        "frame": [a.shape[-2], a.shape[-1]],
+                        "frame": list(frame_hw),
                         "canvas": list(pair.canvas_hw),
-                        "first_canvas": list(runner.backend.canvas_hw or model.canvas_for((a.shape[-2], a.shape[-1]))),
+                        "first_canvas": list(runner.backend.canvas_hw or model.canvas_for(frame_hw)),
                     }
                 )
             macs = count_macs(model, (720, 1280))

@@ -25,6 +25,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
 from edgevfi import models  # noqa: E402
 from edgevfi.data.triplets import TripletFolder  # noqa: E402
+from edgevfi.io import atomic_output  # noqa: E402
 from edgevfi.metrics import psnr, quantize_8bit  # noqa: E402
 from edgevfi.runtime import EagerBackend, Runner, TilePlan, blend_windows  # noqa: E402
 
@@ -119,11 +120,9 @@ def main() -> int:
             f" {min(deltas):+.4f} | {'–' if lowest is None else f'{lowest:.1f}'} |"
         )
     if args.json:
-        out = Path(args.json)
-        tmp = out.with_suffix(out.suffix + ".tmp")
         result = {"model": name, "data": args.data, "plans": summary, "per_triplet": rows}
-        tmp.write_text(json.dumps(result, indent=1) + "\n")
-        tmp.replace(out)
+        with atomic_output(Path(args.json)) as tmp:
+            tmp.write_text(json.dumps(result, indent=1) + "\n")
     return 0
 
 
